@@ -1,0 +1,50 @@
+"""DBNet: timm encoder + FPN neck + DB head.
+
+Source: Liao et al., "Real-time Scene Text Detection with Differentiable Binarization",
+AAAI 2020 (https://arxiv.org/abs/1911.08947).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainlab.tasks.text_detection.models.db_head import DBHead
+from trainlab.tasks.text_detection.models.encoder import TimmEncoder
+from trainlab.tasks.text_detection.models.fpn_neck import FPNNeck
+from trainlab.tasks.text_detection.models.registry import register_architecture
+
+
+class DBNet(nn.Module):
+    """Encoder, neck and DB head in sequence.
+
+    Input: ``(B, 3, H, W)`` float32 normalised images, ``H`` and ``W`` multiples of 32.
+    Output: dict of ``(B, 1, H, W)`` maps (see :class:`DBHead`).
+    """
+
+    def __init__(self, encoder: TimmEncoder, neck: nn.Module, head: DBHead):
+        super().__init__()
+        self.encoder = encoder
+        self.neck = neck
+        self.head = head
+
+    def forward(self, images: torch.Tensor, with_threshold: bool | None = None) -> dict[str, torch.Tensor]:
+        return self.head(self.neck(self.encoder(images)), with_threshold=with_threshold)
+
+
+@register_architecture("dbnet")
+def build_dbnet(encoder: dict[str, Any] | None = None, neck: dict[str, Any] | None = None,
+                head: dict[str, Any] | None = None) -> DBNet:
+    """Build DBNet from config dicts.
+
+    Args:
+        encoder: :class:`TimmEncoder` arguments (``model_name``, ``pretrained``, ``checkpoint``, ...).
+        neck: ``inner_channels`` (default 256).
+        head: ``k`` (default 50).
+    """
+    encoder_module = TimmEncoder(**(encoder or {}))
+    neck_module = FPNNeck(encoder_module.out_channels, **(neck or {}))
+    head_module = DBHead(neck_module.out_channels, **(head or {}))
+    return DBNet(encoder_module, neck_module, head_module)

@@ -1,0 +1,115 @@
+"""Backbone encoders from timm: any ``features_only`` model, chosen by name.
+
+Encoders are never copied into trainlab: ``timm.create_model(name, features_only=True)``
+is the single door (timm, R. Wightman, https://github.com/huggingface/pytorch-image-models).
+The encoder returns the feature maps at strides 4, 8, 16 and 32, the pyramid that the DB
+neck (FPN) expects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+PYRAMID_STRIDES = (4, 8, 16, 32)
+
+
+class EncoderError(RuntimeError):
+    """An encoder cannot be built or its weights cannot be loaded (message says what to do)."""
+
+
+class TimmEncoder(nn.Module):
+    """A timm ``features_only`` backbone returning the stride-4/8/16/32 feature maps.
+
+    Args:
+        model_name: Any timm model that supports ``features_only=True`` and reaches stride
+            32 (e.g. ``resnet18``, ``resnet50``, ``hrnet_w44``, ``convnext_tiny``,
+            ``efficientnet_b3``).
+        pretrained: Load timm's pretrained weights (needs the weights in the local
+            Hugging Face / torch cache, or network access).
+        checkpoint: Path of a local state dict (``.pth``/``.pt``/``.safetensors``) to load
+            into the encoder instead; takes precedence over ``pretrained``.
+        drop_path_rate: Stochastic-depth rate, for models that support it.
+
+    Input: ``(B, 3, H, W)`` float32 images, ``H`` and ``W`` multiples of 32.
+    Output: a list of 4 tensors ``(B, C_i, H / s, W / s)`` for ``s`` in 4, 8, 16, 32;
+    channel counts are in :attr:`out_channels`.
+
+    Raises:
+        EncoderError: unknown model name, no stride-4..32 features, or weights unavailable.
+    """
+
+    def __init__(
+        self,
+        model_name: str = "resnet18",
+        pretrained: bool = False,
+        checkpoint: str | None = None,
+        drop_path_rate: float | None = None,
+    ):
+        super().__init__()
+        if not timm.is_model(model_name):
+            close = timm.list_models(f"*{model_name.split('_')[0].split('.')[0]}*")[:10]
+            raise EncoderError(f"unknown timm model {model_name!r}; similar names: {', '.join(close) or 'none'}")
+        kwargs = {}
+        if drop_path_rate is not None:
+            kwargs["drop_path_rate"] = drop_path_rate
+        use_timm_weights = bool(pretrained) and not checkpoint
+        try:
+            self.body = timm.create_model(model_name, features_only=True, pretrained=use_timm_weights, **kwargs)
+        except Exception as error:  # timm raises assorted errors for offline downloads
+            if use_timm_weights:
+                raise EncoderError(
+                    f"could not load pretrained weights for {model_name!r} ({type(error).__name__}: {error}). "
+                    "Without network access, download the weights elsewhere and pass "
+                    "model.encoder.checkpoint=<file>, or set model.encoder.pretrained=false."
+                ) from error
+            raise EncoderError(f"timm could not build {model_name!r} with features_only=True: {error}") from error
+        reductions = list(self.body.feature_info.reduction())
+        channels = list(self.body.feature_info.channels())
+        self.feature_indices = []
+        for stride in PYRAMID_STRIDES:
+            if stride not in reductions:
+                raise EncoderError(
+                    f"{model_name!r} has feature strides {reductions}; DB-style necks need {list(PYRAMID_STRIDES)}"
+                )
+            self.feature_indices.append(len(reductions) - 1 - reductions[::-1].index(stride))
+        self.out_channels = [channels[i] for i in self.feature_indices]
+        self.model_name = model_name
+        if checkpoint:
+            self.load_checkpoint(checkpoint)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Load a local state dict into the encoder (``strict=False``; unmatched keys must be few).
+
+        Accepts timm/torchvision classification checkpoints: classifier keys are dropped and
+        the ``features_only`` wrapper's key names are matched.
+
+        Raises:
+            EncoderError: the file is missing or shares no keys with the encoder.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise EncoderError(f"encoder checkpoint not found: {path}")
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        for key in ("state_dict", "model", "module"):
+            if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+                state = state[key]
+        own = self.body.state_dict()
+        matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not matched:
+            raise EncoderError(f"{path}: no tensor matches the {self.model_name!r} encoder's keys and shapes")
+        self.body.load_state_dict(matched, strict=False)
+        self.loaded_keys = len(matched)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        features = self.body(images)
+        return [features[i] for i in self.feature_indices]
