@@ -1,0 +1,155 @@
+"""Torch datasets for text detection: augmented crops with DB targets, and resized eval images."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from trainlab.tasks.text_detection.data.transforms import (
+    build_train_augmentation,
+    normalize,
+    resize_image,
+    scale_points,
+    target_size,
+)
+from trainlab.tasks.text_detection.targets.db_targets import make_db_targets
+from trainlab.tasks.text_detection.types import AnnotatedImage
+
+DEFAULT_RESIZE = {"mode": "short_side", "size": 736, "max_side": 2400}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as RGB uint8 ``(H, W, 3)``; grey images are expanded to 3 channels.
+
+    EXIF orientation is ignored, so pixels stay on the grid the annotations refer to.
+
+    Raises:
+        FileNotFoundError: the file is missing or cannot be decoded (message names it).
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise FileNotFoundError(f"cannot read image {path} (missing, or not a format OpenCV decodes)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def file_md5(path: str | Path) -> str:
+    """MD5 hex digest of a file's bytes (for duplicate detection and data fingerprints)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class TextDetectionDataset(Dataset):
+    """ICDAR-style images as training crops with DB targets, or as whole resized eval images.
+
+    Every image is first resized by the shared policy (:func:`target_size`, e.g. short
+    side 736 px), so text has the same scale in training and evaluation; training then
+    applies the albumentations pipeline and crops ``image_size`` x ``image_size``.
+
+    Args:
+        records: Annotated images.
+        train: True for augmented crops with targets, False for whole eval images.
+        image_size: Training crop side in pixels (mutable, see :meth:`set_image_size`).
+        resize: ``mode``/``size``/``max_side`` of the resize policy.
+        augment: The ``data.augment`` config section (training only).
+        targets: Keyword arguments of :func:`make_db_targets` (``shrink_ratio``,
+            ``thresh_min``, ``thresh_max``, ``min_text_size``).
+        cache_images: Keep resized images in memory after the first read.
+
+    Items (training): ``image`` ``(3, S, S)`` float32 normalised, ``prob_map``,
+    ``prob_mask``, ``thresh_map``, ``thresh_mask`` ``(S, S)`` float32.
+    Items (eval): ``image`` ``(3, h, w)`` float32 with ``h``, ``w`` multiples of 32,
+    ``index`` (int), ``name`` (str), ``original_size`` ``(H, W)`` ints, ``regions`` (the
+    ground-truth :class:`TextRegion` list, in original pixels).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[AnnotatedImage],
+        train: bool,
+        image_size: int = 640,
+        resize: Mapping[str, Any] | None = None,
+        augment: Mapping[str, Any] | None = None,
+        targets: Mapping[str, Any] | None = None,
+        cache_images: bool = True,
+    ):
+        self.records = list(records)
+        self.train = train
+        self.resize = dict(DEFAULT_RESIZE, **(resize or {}))
+        self.augment_config = dict(augment or {})
+        self.target_kwargs = dict(targets or {})
+        self.cache_images = cache_images
+        self._cache: dict[int, tuple[np.ndarray, tuple[int, int]]] = {}
+        self.image_size = image_size
+        self._augmentation = build_train_augmentation(self.augment_config, image_size) if train else None
+
+    def set_image_size(self, size: int) -> None:
+        """Change the training crop side (pixels), e.g. for progressive resolution."""
+        if size != self.image_size:
+            self.image_size = int(size)
+            if self.train:
+                self._augmentation = build_train_augmentation(self.augment_config, self.image_size)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _load(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        if index in self._cache:
+            return self._cache[index]
+        image = read_image(self.records[index].image_path)
+        original = image.shape[:2]
+        image = resize_image(image, *target_size(*original, **self.resize))
+        if self.cache_images:
+            self._cache[index] = (image, original)
+        return image, original
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        image, original = self._load(index)
+        if not self.train:
+            return {"image": torch.from_numpy(normalize(image)), "index": index, "name": record.name,
+                    "original_size": original, "regions": record.regions}
+        polygons = [scale_points(region.points, original, image.shape[:2]) for region in record.regions]
+        sizes = np.array([len(p) for p in polygons], dtype=int)
+        keypoints = np.concatenate(polygons, axis=0) if polygons else np.zeros((0, 2))
+        out = self._augmentation(image=image, keypoints=keypoints, polygon_sizes=sizes)
+        crop = out["image"]
+        points = np.asarray(out["keypoints"], dtype=np.float64)[:, :2]
+        polygons = np.split(points, np.cumsum(sizes)[:-1]) if len(sizes) else []
+        maps = make_db_targets(polygons, [r.dont_care for r in record.regions], crop.shape[0], crop.shape[1],
+                               **self.target_kwargs)
+        return {
+            "image": torch.from_numpy(normalize(crop)),
+            "prob_map": torch.from_numpy(maps.prob_map),
+            "prob_mask": torch.from_numpy(maps.prob_mask),
+            "thresh_map": torch.from_numpy(maps.thresh_map),
+            "thresh_mask": torch.from_numpy(maps.thresh_mask),
+        }
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensor fields into ``(B, ...)``; keep other fields as lists of length ``B``.
+
+    Raises:
+        RuntimeError: tensors of different shapes (eval images of different sizes need
+            batch size 1).
+    """
+    out: dict[str, Any] = {}
+    for key in batch[0]:
+        values = [item[key] for item in batch]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return out
+
+
+def resize_for_eval(image: np.ndarray, resize: Mapping[str, Any] | None = None) -> np.ndarray:
+    """Resize an RGB image by the eval policy and normalise it: ``(3, h, w)`` float32."""
+    return normalize(resize_image(image, *target_size(*image.shape[:2], **dict(DEFAULT_RESIZE, **(resize or {})))))
