@@ -1,0 +1,55 @@
+"""The engine's LightningModule base: optimizer and schedule from config, checkpoint metadata.
+
+A task subclasses :class:`TrainlabModule`, builds its network in ``__init__`` and writes
+``training_step`` / ``validation_step`` / ``test_step``; the optimizer, the LR schedule and
+the checkpoint's record of which class to rebuild come from here, so every task gets the
+same techniques from the same config keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+
+from trainlab.engine.optim import build_optimizer, build_scheduler
+
+
+class TrainlabModule(L.LightningModule):
+    """Base class of every task's LightningModule.
+
+    Args:
+        optimizer: The ``optimizer`` config section (see :mod:`trainlab.engine.optim`).
+        scheduler: The ``scheduler`` config section, or ``None``.
+    """
+
+    def __init__(self, optimizer: Mapping[str, Any] | None = None, scheduler: Mapping[str, Any] | None = None):
+        super().__init__()
+        self.optimizer_config = dict(optimizer or {"name": "adam", "lr": 1e-3})
+        self.scheduler_config = dict(scheduler or {"name": "none"})
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self, self.optimizer_config)
+        scheduler = build_scheduler(optimizer, self.scheduler_config)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        cls = type(self)
+        checkpoint.setdefault("trainlab", {})["module"] = f"{cls.__module__}.{cls.__qualname__}"
+
+    @staticmethod
+    def hparams_for_loading(hparams: dict[str, Any]) -> dict[str, Any]:
+        """Adjust saved hyper-parameters before rebuilding from a checkpoint (e.g. skip
+        pretrained-weight downloads, since the checkpoint holds the weights)."""
+        return hparams
+
+    def after_fit(self, datamodule: L.LightningDataModule) -> dict[str, Any]:
+        """Hook run once after ``fit`` with the best weights loaded, before ``test``.
+
+        Tasks override it to tune inference-time parameters on the validation split (never
+        on test). Returns what was chosen, for the run manifest.
+        """
+        return {}

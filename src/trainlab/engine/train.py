@@ -1,0 +1,110 @@
+"""The training recipe, top to bottom: seed, data, model, callbacks, loggers, trainer, fit, tune, test.
+
+Reads like lightning-hydra-template's ``train.py``: everything a run does is on this page.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig
+
+from trainlab.engine.callbacks.run_manifest import RunManifest
+from trainlab.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
+from trainlab.engine.config import instantiate_group, to_plain
+from trainlab.engine.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, tune on validation, and test one configured run.
+
+    Args:
+        cfg: The composed config (root ``train.yaml``): groups ``data``, ``model``,
+            ``optimizer``, ``scheduler``, ``trainer``, ``callbacks``, ``logger``,
+            ``paths``, and keys ``seed``, ``exp_name``, ``ckpt_path`` (resume),
+            ``test`` (evaluate the best checkpoint on the test split).
+
+    Returns:
+        Final metrics: ``val/*`` of the best epoch, ``test/*`` when tested.
+
+    Raises:
+        Whatever the run raised, after recording it in ``manifest.json`` as ``failed``
+        (or ``interrupted`` for KeyboardInterrupt).
+    """
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = RunManifest(str(output_dir), config=to_plain(cfg), seed=cfg.seed, exp_name=cfg.exp_name)
+    manifest.write()
+    try:
+        metrics = _run(cfg, output_dir, manifest)
+    except KeyboardInterrupt:
+        manifest.finish("interrupted", "KeyboardInterrupt")
+        raise
+    except BaseException as error:
+        manifest.finish("failed", "".join(traceback.format_exception_only(type(error), error)).strip())
+        raise
+    manifest.finish("finished")
+    return metrics
+
+
+def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, Any]:
+    L.seed_everything(cfg.seed, workers=True)
+
+    log.info("data: %s", cfg.data._target_)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+    manifest.update(data=datamodule.fingerprint())
+
+    log.info("model: %s", cfg.model._target_)
+    model = hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
+
+    callbacks = [*instantiate_group(cfg.get("callbacks")), manifest]
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], _convert_="all"
+    )
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if trainer.interrupted:
+        raise KeyboardInterrupt("training interrupted")
+
+    metrics: dict[str, Any] = {}
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint else ""
+    if best_path:
+        best = load_checkpoint(best_path)
+        model.load_state_dict(best["state_dict"])
+        score = checkpoint.best_model_score
+        manifest.update(best={"path": str(Path(best_path).relative_to(output_dir)) if Path(best_path).is_relative_to(output_dir) else best_path,
+                              "epoch": best.get("epoch"), "monitor": checkpoint.monitor,
+                              "score": None if score is None else float(score)})
+        metrics[checkpoint.monitor] = None if score is None else float(score)
+
+    tuned = model.after_fit(datamodule)
+    if tuned:
+        manifest.update(tuned=tuned)
+        if best_path:
+            _store_in_checkpoint(best_path, model)
+
+    if cfg.get("test") and len(datamodule.dataset("test")):
+        results = trainer.test(model, datamodule=datamodule, verbose=False)
+        metrics.update({k: float(v) for k, v in (results[0] if results else {}).items()})
+    manifest.update(final=metrics)
+    log.info("final metrics: %s", metrics)
+    return metrics
+
+
+def _store_in_checkpoint(path: str, model: L.LightningModule) -> None:
+    """Re-save ``path`` with the module's current checkpoint extras (e.g. tuned thresholds)."""
+    checkpoint = load_checkpoint(path)
+    model.on_save_checkpoint(checkpoint)
+    atomic_write(path, lambda handle: torch.save(checkpoint, handle))

@@ -1,0 +1,208 @@
+"""LightningModule for text detection: DB-family network, DB loss, DB post-processing, ICDAR 2015 metric.
+
+Validation and test run the full inference path on whole images (resize, probability map,
+post-processing in original coordinates) and score it with the ICDAR 2015 protocol, so
+``val/hmean`` is the number the checkpoint callback and early stopping watch.
+After training, :meth:`TextDetectionModule.after_fit` chooses the post-processing
+thresholds on the validation split and stores them in the module (and so in the checkpoints
+it writes from then on).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from trainlab.engine.module import TrainlabModule
+from trainlab.tasks.text_detection.losses.db_loss import DBLoss
+from trainlab.tasks.text_detection.metrics.icdar2015 import DatasetResult, Icdar2015Accumulator, evaluate_dataset
+from trainlab.tasks.text_detection.models.registry import build_detector
+from trainlab.tasks.text_detection.postprocess.db_postprocess import DBPostprocessConfig, db_postprocess
+from trainlab.tasks.text_detection.types import TextRegion
+
+log = logging.getLogger(__name__)
+
+METRIC_NAMES = ("precision", "recall", "hmean")
+
+
+class TextDetectionModule(TrainlabModule):
+    """DBNet-family text detector.
+
+    Args:
+        architecture_name: Registered architecture (``dbnet``).
+        encoder: Encoder config (``model_name``, ``pretrained``, ``checkpoint``, ...).
+        neck: Neck config (``inner_channels``).
+        head: Head config (``k``) with a ``postprocess`` sub-section
+            (:class:`~trainlab.tasks.text_detection.postprocess.db_postprocess.DBPostprocessConfig`).
+        loss: :class:`~trainlab.tasks.text_detection.losses.db_loss.DBLoss` weights.
+        resize: Inference resize policy (``mode``, ``size``, ``max_side``), stored so that
+            ``trainlab predict`` resizes as training did.
+        tune_postprocess: ``enabled`` and lists of ``thresh``, ``box_thresh`` and
+            ``unclip_ratio`` values searched on the validation split after training.
+        channels_last: Use channels-last memory format (about 25 % faster on CPU).
+        optimizer: Optimizer config section.
+        scheduler: Scheduler config section.
+
+    Batches: see :class:`~trainlab.tasks.text_detection.data.dataset.TextDetectionDataset`.
+    """
+
+    def __init__(
+        self,
+        architecture_name: str = "dbnet",
+        encoder: Mapping[str, Any] | None = None,
+        neck: Mapping[str, Any] | None = None,
+        head: Mapping[str, Any] | None = None,
+        loss: Mapping[str, Any] | None = None,
+        resize: Mapping[str, Any] | None = None,
+        tune_postprocess: Mapping[str, Any] | None = None,
+        channels_last: bool = True,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(optimizer=optimizer, scheduler=scheduler)
+        self.save_hyperparameters()
+        head = dict(head or {})
+        self.postprocess = DBPostprocessConfig(**head.pop("postprocess", {}))
+        self.net = build_detector(architecture_name, encoder=dict(encoder or {}), neck=dict(neck or {}), head=head)
+        self.loss_fn = DBLoss(**(loss or {}))
+        self.resize = dict(resize or {})
+        self.tune_config = dict(tune_postprocess or {})
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self._accumulators = {"val": Icdar2015Accumulator(), "test": Icdar2015Accumulator()}
+        self.last_results: dict[str, DatasetResult] = {}
+
+    @staticmethod
+    def hparams_for_loading(hparams: dict[str, Any]) -> dict[str, Any]:
+        """Hyper-parameters to rebuild the module from a checkpoint: no pretrained-weight loading."""
+        hparams = dict(hparams)
+        encoder = dict(hparams.get("encoder") or {})
+        encoder.update(pretrained=False, checkpoint=None)
+        hparams["encoder"] = encoder
+        return hparams
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the network: ``(B, 3, H, W)`` float32 to a dict of ``(B, 1, H, W)`` maps."""
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images)
+
+    def transfer_batch_to_device(self, batch: dict[str, Any], device: torch.device, dataloader_idx: int) -> dict[str, Any]:
+        """Move tensor fields only; ground-truth regions and names stay on the host."""
+        return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        outputs = self(batch["image"])
+        losses = self.loss_fn(outputs, batch)
+        batch_size = batch["image"].shape[0]
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=name == "loss", on_epoch=True, prog_bar=name == "loss",
+                     batch_size=batch_size)
+        return losses["loss"]
+
+    @torch.no_grad()
+    def predict_prob_maps(self, images: torch.Tensor) -> np.ndarray:
+        """Probability maps ``(B, H, W)`` float32 for normalised images ``(B, 3, H, W)``."""
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images, with_threshold=False)["prob_map"][:, 0].float().cpu().numpy()
+
+    def detect(self, prob_map: np.ndarray, original_size: tuple[int, int],
+               config: DBPostprocessConfig | None = None) -> list[TextRegion]:
+        """Post-process one ``(h, w)`` probability map into regions in original ``(H, W)`` pixels."""
+        return db_postprocess(prob_map, original_size, config or self.postprocess)
+
+    def _eval_step(self, stage: str, batch: dict[str, Any]) -> None:
+        prob_maps = self.predict_prob_maps(batch["image"])
+        for prob_map, name, size, regions in zip(prob_maps, batch["name"], batch["original_size"], batch["regions"]):
+            self._accumulators[stage].update(name, regions, self.detect(prob_map, size))
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        accumulator = self._accumulators[stage]
+        if len(accumulator) == 0:
+            return
+        result = accumulator.compute()
+        accumulator.reset()
+        self.last_results[stage] = result
+        for metric in METRIC_NAMES:
+            self.log(f"{stage}/{metric}", float(getattr(result, metric)), prog_bar=metric == "hmean")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["trainlab"]["postprocess"] = self.postprocess.to_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("trainlab", {}).get("postprocess")
+        if saved:
+            self.postprocess = DBPostprocessConfig(**saved)
+
+    def after_fit(self, datamodule: L.LightningDataModule) -> dict[str, Any]:
+        """Choose ``thresh``, ``box_thresh`` and ``unclip_ratio`` by H-mean on the validation split.
+
+        The grid comes from ``tune_postprocess``; probability maps are computed once and
+        every combination is post-processed and scored with the ICDAR 2015 protocol. The
+        best combination (ties keep the earlier grid entry) replaces ``self.postprocess``.
+
+        Returns:
+            ``{"postprocess": chosen parameters, "val_hmean_before": ..., "val_hmean_after": ...}``,
+            or ``{}`` when tuning is disabled or there is no validation image.
+        """
+        if not self.tune_config.get("enabled", True):
+            return {}
+        dataset = datamodule.dataset("val")
+        if len(dataset) == 0:
+            return {}
+        cached = []
+        self.eval()
+        for index in range(len(dataset)):
+            item = dataset[index]
+            prob_map = self.predict_prob_maps(item["image"][None].to(self.device))[0]
+            cached.append((item["name"], item["regions"], prob_map, item["original_size"]))
+        grid = tune_grid(self.postprocess, self.tune_config)
+        best_config, best_hmean, baseline = self.postprocess, -1.0, None
+        for config in grid:
+            result = evaluate_dataset((name, regions, self.detect(prob_map, size, config))
+                                      for name, regions, prob_map, size in cached)
+            if config == self.postprocess:
+                baseline = result.hmean
+            if result.hmean > best_hmean:
+                best_config, best_hmean = config, result.hmean
+        log.info("post-processing tuned on %d validation images: %s (val H-mean %.4f)", len(cached),
+                 {k: getattr(best_config, k) for k in ("thresh", "box_thresh", "unclip_ratio")}, best_hmean)
+        self.postprocess = best_config
+        return {"postprocess": best_config.to_dict(), "val_hmean_before": baseline, "val_hmean_after": best_hmean,
+                "grid_size": len(grid)}
+
+
+def tune_grid(base: DBPostprocessConfig, tune_config: Mapping[str, Any]) -> list[DBPostprocessConfig]:
+    """All combinations of the ``thresh``/``box_thresh``/``unclip_ratio`` lists, the base config first.
+
+    Keys missing from ``tune_config`` keep the base value.
+    """
+    keys = ("thresh", "box_thresh", "unclip_ratio")
+    values: list[Sequence[float]] = [list(tune_config.get(k) or [getattr(base, k)]) for k in keys]
+    grid = [base]
+    for combo in itertools.product(*values):
+        config = DBPostprocessConfig(**{**base.to_dict(), **dict(zip(keys, combo))})
+        if config not in grid:
+            grid.append(config)
+    return grid
