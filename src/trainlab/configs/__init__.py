@@ -1,0 +1,1 @@
+"""Hydra config tree of trainlab (YAML files; this file makes it importable for Hydra)."""
