@@ -228,6 +228,14 @@ class TextDetectionDataModule(L.LightningDataModule):
             persistent_workers=False,
         )
 
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """Whole-image loader (no augmentation, batch 1) over ``"train"``, ``"val"`` or ``"test"``."""
+        self.setup()
+        if split == "train":
+            dataset = TextDetectionDataset(self.records["train"], False, resize=self.resize, cache_images=False)
+            return DataLoader(dataset, batch_size=1, num_workers=self.num_workers, collate_fn=collate)
+        return self._loader(split, shuffle=False)
+
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 

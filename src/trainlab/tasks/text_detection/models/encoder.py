@@ -8,6 +8,7 @@ neck (FPN) expects.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class TimmEncoder(nn.Module):
     ):
         super().__init__()
         if not timm.is_model(model_name):
-            close = timm.list_models(f"*{model_name.split('_')[0].split('.')[0]}*")[:10]
+            close = difflib.get_close_matches(model_name, timm.list_models(), n=8, cutoff=0.6)
             raise EncoderError(f"unknown timm model {model_name!r}; similar names: {', '.join(close) or 'none'}")
         kwargs = {}
         if drop_path_rate is not None:
