@@ -20,6 +20,25 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+HYDRA_COMMANDS = {"train", "eval", "predict"}
+
+
+def quote_override_values(args: list[str]) -> list[str]:
+    """Quote override values that contain ``=``, which Hydra's grammar rejects unquoted.
+
+    Checkpoint names such as ``best-epoch=09-val_hmean=0.9651.ckpt`` then work as
+    ``ckpt_path=.../best-epoch=09-val_hmean=0.9651.ckpt`` without shell gymnastics. Flags
+    (``-m``, ``--cfg``) and values already quoted are left alone.
+    """
+    quoted = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and not arg.startswith("-") and "=" in value and value[:1] not in {"'", '"'}:
+            arg = f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        quoted.append(arg)
+    return quoted
+
+
 def usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: trainlab <command> [args]", "", "commands:"]
@@ -45,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if name not in COMMANDS:
         print(f"trainlab: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         raise SystemExit(2)
+    if name in HYDRA_COMMANDS:
+        rest = quote_override_values(rest)
     module_name, function_name, _ = COMMANDS[name]
     function = getattr(importlib.import_module(module_name), function_name)
     # Hydra and argparse both read sys.argv; present the command as its own program.

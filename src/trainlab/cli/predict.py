@@ -12,7 +12,8 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-import trainlab.engine.config  # noqa: F401  (resolvers)
+import trainlab.engine.config  # noqa: F401  (registers the ${trainlab_asset:...} resolver)
+from trainlab.engine.console import quiet_third_party
 
 log = logging.getLogger(__name__)
 
@@ -41,4 +42,5 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    quiet_third_party()
     _hydra_main()

@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 import trainlab.engine.config  # noqa: F401  (registers the ${trainlab_asset:...} resolver)
+from trainlab.engine.console import quiet_third_party
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
@@ -19,4 +20,5 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run ``trainlab train``; Hydra reads its overrides from ``sys.argv`` (set by the dispatcher)."""
+    quiet_third_party()
     _hydra_main()

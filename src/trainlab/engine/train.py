@@ -78,7 +78,7 @@ def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, 
         raise KeyboardInterrupt("training interrupted")
 
     metrics: dict[str, Any] = {}
-    checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best_path = checkpoint.best_model_path if checkpoint else ""
     if best_path:
         best = load_checkpoint(best_path)

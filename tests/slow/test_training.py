@@ -1,0 +1,202 @@
+"""Real training on the embedded receipts: the commands end to end, resume, and overfitting.
+
+These tests train for real (tens of seconds to two minutes each on 2 CPU cores) and are
+marked ``slow``; ``pytest -m "not slow"`` skips them.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from trainlab.engine.checkpoint import load_checkpoint, load_module
+from trainlab.engine.optim import build_optimizer
+from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, collate
+from trainlab.tasks.text_detection.data.icdar_format import read_split
+from trainlab.tasks.text_detection.module import TextDetectionModule, search_postprocess, tune_grid
+
+pytestmark = pytest.mark.slow
+
+# A small, fast version of the default experiment: 4 train receipts, 256 px crops, 384 px eval.
+TINY = [
+    "data.limit_train=4",
+    "data.batch_size=2",
+    "data.image_size=256",
+    "data.resize.size=384",
+    "data.resize.max_side=768",
+    "model.neck.inner_channels=64",
+    "trainer.max_time=null",
+    "callbacks.rich_progress_bar=null",
+    "logger.tensorboard=null",
+]
+
+
+def trainlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the installed ``trainlab`` command as a user would."""
+    done = subprocess.run([sys.executable, "-m", "trainlab", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"trainlab {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """One real ``trainlab train`` run of 4 epochs; returns its run folder."""
+    work = tmp_path_factory.mktemp("work")
+    trainlab("train", *TINY, "trainer.max_epochs=4", "exp_name=tiny", "hydra.run.dir=outputs/tiny/run", cwd=work)
+    return work / "outputs" / "tiny" / "run"
+
+
+def test_training_run_leaves_a_complete_record(tiny_run):
+    assert (tiny_run / ".hydra" / "config.yaml").is_file()
+    assert (tiny_run / "training_history.png").stat().st_size > 10_000
+    assert (tiny_run / "logs" / "csv" / "metrics.csv").is_file()
+    checkpoints = sorted(p.name for p in (tiny_run / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints
+    (best,) = [c for c in checkpoints if c.startswith("best-")]
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["error"] is None
+    score = manifest["best"]["score"]
+    assert best == f"best-epoch={manifest['best']['epoch']:02d}-val_hmean={score:.4f}.ckpt"
+    for key in ("config", "seed", "git", "versions", "data", "params", "hardware", "history", "final", "tuned"):
+        assert manifest[key] is not None, key
+    assert manifest["seed"] == 42 and manifest["config"]["data"]["limit_train"] == 4
+    assert manifest["versions"]["torch"] == torch.__version__.split("+")[0] or manifest["versions"]["torch"]
+    assert manifest["params"]["total"] == sum(p.numel() for p in load_module(tiny_run / "checkpoints" / best).parameters())
+    assert len(manifest["data"]["sha256"]) == 64 and manifest["data"]["splits"]["train"]["images"] == 4
+    assert [h["epoch"] for h in manifest["history"]] == [0, 1, 2, 3]
+    assert {"test/precision", "test/recall", "test/hmean"} <= set(manifest["final"])
+    # The tuned thresholds travel inside the best checkpoint.
+    stored = load_checkpoint(tiny_run / "checkpoints" / best)["trainlab"]["postprocess"]
+    assert stored == manifest["tuned"]["postprocess"]
+
+
+def test_training_loss_drops(tiny_run):
+    history = json.loads((tiny_run / "manifest.json").read_text())["history"]
+    losses = [h["train/loss"] for h in history]
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def test_eval_predict_and_score_agree(tiny_run, mini_root):
+    work = tiny_run.parents[2]
+    best = next((tiny_run / "checkpoints").glob("best-*.ckpt"))
+    # The '=' signs in the checkpoint name need no quoting.
+    trainlab("eval", f"ckpt_path={best}", "hydra.run.dir=outputs/eval_tiny", cwd=work)
+    metrics = json.loads((work / "outputs" / "eval_tiny" / "metrics.json").read_text())
+    final = json.loads((tiny_run / "manifest.json").read_text())["final"]
+    assert metrics["hmean"] == pytest.approx(final["test/hmean"], abs=1e-6)
+    with open(work / "outputs" / "eval_tiny" / "per_image.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 and sum(int(r["matched"]) for r in rows) == metrics["matched"]
+
+    trainlab("predict", f"ckpt_path={best}", f"input={mini_root / 'images' / 'test'}", "hydra.run.dir=outputs/pred", cwd=work)
+    predictions = work / "outputs" / "pred"
+    assert len(list(predictions.glob("res_*.txt"))) == 8 and len(list((predictions / "vis").glob("*.jpg"))) == 8
+    submission = json.loads((predictions / "submission.json").read_text())
+    assert sum(len(v) for v in submission.values()) == metrics["num_det_care"]
+    scored = trainlab("score", "--gt", str(mini_root / "annotations" / "test"), "--pred", str(predictions), cwd=work)
+    # Result files hold integer coordinates, so scores agree to rounding.
+    assert json.loads(scored.stdout)["hmean"] == pytest.approx(metrics["hmean"], abs=0.01)
+
+
+def test_resume_from_last_checkpoint_continues_the_run(tiny_run):
+    work = tiny_run.parents[2]
+    last = tiny_run / "checkpoints" / "last.ckpt"
+    before = load_checkpoint(last)
+    trainlab("train", *TINY, "trainer.max_epochs=5", f"ckpt_path={last}", "exp_name=tiny",
+             "hydra.run.dir=outputs/tiny/resumed", cwd=work)
+    resumed = tiny_run.parent / "resumed"
+    after = load_checkpoint(resumed / "checkpoints" / "last.ckpt")
+    steps_per_epoch = before["global_step"] // (before["epoch"] + 1)
+    assert after["epoch"] == before["epoch"] + 1 == 4
+    assert after["global_step"] == before["global_step"] + steps_per_epoch
+    # Adam's step counter and the schedule's position continued instead of restarting.
+    adam_step = lambda ckpt: int(next(iter(ckpt["optimizer_states"][0]["state"].values()))["step"])  # noqa: E731
+    assert adam_step(after) == adam_step(before) + steps_per_epoch
+    assert after["lr_schedulers"][0]["last_epoch"] == before["lr_schedulers"][0]["last_epoch"] + 1
+    history = json.loads((resumed / "manifest.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3, 4]
+
+
+class CaptureOnTrainStart(Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.epoch = trainer.current_epoch
+        # Deep copies: optimizer state tensors are updated in place by the steps that follow.
+        self.optimizer = copy.deepcopy(trainer.optimizers[0].state_dict())
+        self.scheduler = copy.deepcopy(trainer.lr_scheduler_configs[0].scheduler.state_dict())
+        self.rng = torch.get_rng_state()
+
+
+def test_resume_restores_epoch_optimizer_scheduler_and_rng(tmp_path, mini_root):
+    """In-process: the state a resumed fit starts from is exactly the saved one."""
+    from trainlab.engine.callbacks import RNGStateCallback
+    from trainlab.tasks.text_detection.data.datamodule import TextDetectionDataModule
+
+    def make():
+        datamodule = TextDetectionDataModule(str(mini_root), val_split=0.2, batch_size=2, image_size=192,
+                                             resize={"size": 256, "max_side": 512}, limit_train=2)
+        model = TextDetectionModule(neck={"inner_channels": 32}, resize={"size": 256, "max_side": 512},
+                                    optimizer={"name": "adamw", "lr": 1e-3},
+                                    scheduler={"name": "cosine", "T_max": 4, "interval": "epoch"},
+                                    tune_postprocess={"enabled": False})
+        return datamodule, model
+
+    common = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1)
+    datamodule, model = make()
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    L.Trainer(max_epochs=2, callbacks=[checkpoint, RNGStateCallback()], **common).fit(model, datamodule=datamodule)
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    datamodule, model = make()
+    capture = CaptureOnTrainStart()
+    L.Trainer(max_epochs=3, callbacks=[RNGStateCallback(), capture], **common).fit(
+        model, datamodule=datamodule, ckpt_path=tmp_path / "last.ckpt")
+    assert capture.epoch == 2
+    assert capture.scheduler["last_epoch"] == saved["lr_schedulers"][0]["last_epoch"] == 2
+    restored, original = capture.optimizer["state"], saved["optimizer_states"][0]["state"]
+    assert restored.keys() == original.keys()
+    for key in original:
+        for name in ("step", "exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(restored[key][name], original[key][name])
+    rng_state = next(v for k, v in saved["callbacks"].items() if "RNGState" in k)["torch"]
+    assert torch.equal(capture.rng, rng_state)
+
+
+def test_overfitting_two_real_receipts(mini_root):
+    """DBNet learns two real receipts: H-mean >= 0.8 on them within 120 steps (thresholds
+    picked from the usual grid, as training does on validation)."""
+    L.seed_everything(0)
+    records = [r for r in read_split(mini_root / "images" / "train", mini_root / "annotations" / "train")
+               if r.name in ("X51006556656", "X51005442383")]
+    resize = {"mode": "short_side", "size": 512, "max_side": 1024}
+    train = TextDetectionDataset(records, True, 512, resize=resize, augment={"crop": {}})
+    evaluation = TextDetectionDataset(records, False, resize=resize)
+    model = TextDetectionModule(neck={"inner_channels": 64}, resize=resize)
+    optimizer = build_optimizer(model, {"name": "adam", "lr": 3e-3})
+    grid = tune_grid(model.postprocess, {"box_thresh": [0.3, 0.4, 0.5, 0.6], "unclip_ratio": [1.2, 1.4, 1.6, 1.8, 2.0]})
+    best = 0.0
+    for step in range(1, 121):
+        model.train()
+        batch = collate([train[0], train[1]])
+        loss = model.loss_fn(model(batch["image"]), batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step >= 40 and step % 10 == 0:
+            model.eval()
+            samples = []
+            for index in range(2):
+                item = evaluation[index]
+                prob_map = model.predict_prob_maps(item["image"][None])[0]
+                samples.append((item["name"], item["regions"], prob_map, item["original_size"]))
+            best = max(best, search_postprocess(samples, grid)[1].hmean)
+            if best >= 0.8:
+                break
+    assert best >= 0.8, f"H-mean {best:.3f} after {step} steps"
