@@ -98,7 +98,7 @@ def bench_inference(args: argparse.Namespace, root: Path) -> dict[str, float]:
         metric_ms.append((time.perf_counter() - start) * 1000)
         item = dataset[index]
         start = time.perf_counter()
-        maps = model.predict_prob_maps(item["image"][None])
+        maps = model.predict_maps(item["image"][None])
         forward_ms.append((time.perf_counter() - start) * 1000)
         regions = model.detect(maps[0], item["original_size"])
         evaluate_image(record.regions, regions)

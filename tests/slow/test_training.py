@@ -180,7 +180,7 @@ def test_overfitting_two_real_receipts(mini_root):
     evaluation = TextDetectionDataset(records, False, resize=resize)
     model = TextDetectionModule(neck={"inner_channels": 64}, resize=resize)
     optimizer = build_optimizer(model, {"name": "adam", "lr": 3e-3})
-    grid = tune_grid(model.postprocess, {"box_thresh": [0.3, 0.4, 0.5, 0.6], "unclip_ratio": [1.2, 1.4, 1.6, 1.8, 2.0]})
+    grid = tune_grid(model.family, model.postprocess, {"box_thresh": [0.3, 0.4, 0.5, 0.6], "unclip_ratio": [1.2, 1.4, 1.6, 1.8, 2.0]})
     best = 0.0
     for step in range(1, 121):
         model.train()
@@ -194,9 +194,9 @@ def test_overfitting_two_real_receipts(mini_root):
             samples = []
             for index in range(2):
                 item = evaluation[index]
-                prob_map = model.predict_prob_maps(item["image"][None])[0]
-                samples.append((item["name"], item["regions"], prob_map, item["original_size"]))
-            best = max(best, search_postprocess(samples, grid)[1].hmean)
+                maps = model.predict_maps(item["image"][None])[0]
+                samples.append((item["name"], item["regions"], maps, item["original_size"]))
+            best = max(best, search_postprocess(samples, grid, model.family)[1].hmean)
             if best >= 0.8:
                 break
     assert best >= 0.8, f"H-mean {best:.3f} after {step} steps"

@@ -88,3 +88,16 @@ def test_db_loss_weights_and_gradients():
     inference = DBLoss()({"prob_map": outputs["prob_map"].detach()}, targets)
     assert set(inference) == {"loss_prob", "loss"}
     assert F.l1_loss(inference["loss"], 5 * inference["loss_prob"]).item() == 0
+
+
+def test_flat_family_options_reject_typos_and_pick_their_keys():
+    from trainlab.tasks.text_detection.family import get_family, select_options
+    from trainlab.tasks.text_detection.module import TextDetectionModule
+
+    db = get_family("db")
+    assert select_options(db, {"shrink_ratio": 0.5, "min_text_size": 2}, "targets") == {"shrink_ratio": 0.5, "min_text_size": 2}
+    with pytest.raises(ValueError, match="unknown postprocess option\\(s\\) unclip; the db family takes: .*unclip_ratio"):
+        TextDetectionModule(head={"postprocess": {"unclip": 1.5}})
+    model = TextDetectionModule(neck={"inner_channels": 32}, head={"postprocess": {"unclip_ratio": 1.7}},
+                                loss={"thresh_weight": 5.0})
+    assert model.family.name == "db" and model.postprocess.unclip_ratio == 1.7 and model.loss_fn.thresh_weight == 5.0

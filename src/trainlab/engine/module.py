@@ -46,6 +46,10 @@ class TrainlabModule(L.LightningModule):
         pretrained-weight downloads, since the checkpoint holds the weights)."""
         return hparams
 
+    def configure_datamodule(self, datamodule: L.LightningDataModule) -> None:
+        """Hook run before ``fit``: adapt the datamodule to this model (e.g. which training
+        targets to build). Default: nothing."""
+
     def after_fit(self, datamodule: L.LightningDataModule) -> dict[str, Any]:
         """Hook run once after ``fit`` with the best weights loaded, before ``test``.
 

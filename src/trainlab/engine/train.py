@@ -66,6 +66,7 @@ def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, 
 
     log.info("model: %s", cfg.model._target_)
     model = hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
+    model.configure_datamodule(datamodule)
 
     callbacks = [*instantiate_group(cfg.get("callbacks")), manifest]
     loggers = instantiate_group(cfg.get("logger"))

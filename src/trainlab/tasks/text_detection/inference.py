@@ -47,8 +47,8 @@ def detect_image(model: Any, image: np.ndarray, resize: Mapping[str, Any] | None
         resize: Resize policy; ``None`` uses the model's stored one.
     """
     tensor = torch.from_numpy(resize_for_eval(image, resize if resize is not None else model.resize))[None]
-    prob_map = model.predict_prob_maps(tensor.to(model.device))[0]
-    return model.detect(prob_map, image.shape[:2])
+    maps = model.predict_maps(tensor.to(model.device))[0]
+    return model.detect(maps, image.shape[:2])
 
 
 def draw_regions(image: np.ndarray, regions: Iterable[TextRegion], color: tuple[int, int, int] = (255, 0, 0)) -> np.ndarray:

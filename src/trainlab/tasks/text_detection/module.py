@@ -1,6 +1,7 @@
-"""LightningModule for text detection: DB-family network, DB loss, DB post-processing, ICDAR 2015 metric.
+"""LightningModule for text detection: any registered architecture, its family's loss and
+post-processing, and the ICDAR 2015 metric.
 
-Validation and test run the full inference path on whole images (resize, probability map,
+Validation and test run the full inference path on whole images (resize, score maps,
 post-processing in original coordinates) and score it with the ICDAR 2015 protocol, so
 ``val/hmean`` is the number the checkpoint callback and early stopping watch.
 After training, :meth:`TextDetectionModule.after_fit` chooses the post-processing
@@ -20,11 +21,13 @@ import numpy as np
 import torch
 
 from trainlab.engine.module import TrainlabModule
-from trainlab.tasks.text_detection.losses.db_loss import DBLoss
+from trainlab.tasks.text_detection.family import DetectorFamily, get_family, grid_values, select_options
 from trainlab.tasks.text_detection.metrics.icdar2015 import DatasetResult, Icdar2015Accumulator, evaluate_dataset
-from trainlab.tasks.text_detection.models.registry import build_detector
-from trainlab.tasks.text_detection.postprocess.db_postprocess import DBPostprocessConfig, db_postprocess
+from trainlab.tasks.text_detection.models.registry import architecture_family, build_detector
 from trainlab.tasks.text_detection.types import TextRegion
+
+# One image's cached inference: name, ground truth, score maps ``(h, w)``, original (H, W).
+Sample = tuple[str, Sequence[TextRegion], dict[str, np.ndarray], tuple[int, int]]
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +35,18 @@ METRIC_NAMES = ("precision", "recall", "hmean")
 
 
 class TextDetectionModule(TrainlabModule):
-    """DBNet-family text detector.
+    """Text detector of any registered architecture.
 
     Args:
-        architecture_name: Registered architecture (``dbnet``).
+        architecture_name: Registered architecture (see ``list_architectures()``); it fixes
+            the detector family (targets, loss, post-processing).
         encoder: Encoder config (``model_name``, ``pretrained``, ``checkpoint``, ...).
         neck: Neck config (``inner_channels``).
-        head: Head config (``k``) with a ``postprocess`` sub-section
-            (:class:`~trainlab.tasks.text_detection.postprocess.db_postprocess.DBPostprocessConfig`).
-        loss: :class:`~trainlab.tasks.text_detection.losses.db_loss.DBLoss` weights.
+        head: Head config (e.g. ``k``) with a ``postprocess`` sub-section: the family's
+            decoding parameters (for DB,
+            :class:`~trainlab.tasks.text_detection.postprocess.db_postprocess.DBPostprocessConfig`).
+        loss: The family's loss options (for DB,
+            :class:`~trainlab.tasks.text_detection.losses.db_loss.DBLoss` weights).
         resize: Inference resize policy (``mode``, ``size``, ``max_side``), stored so that
             ``trainlab predict`` resizes as training did.
         tune_postprocess: ``enabled`` and lists of ``thresh``, ``box_thresh`` and
@@ -72,9 +78,11 @@ class TextDetectionModule(TrainlabModule):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         self.save_hyperparameters()
         head = dict(head or {})
-        self.postprocess = DBPostprocessConfig(**head.pop("postprocess", {}))
+        self.family: DetectorFamily = get_family(architecture_family(architecture_name))
+        self.postprocess = self.family.postprocess_config(
+            **select_options(self.family, head.pop("postprocess", {}), "postprocess"))
         self.net = build_detector(architecture_name, encoder=dict(encoder or {}), neck=dict(neck or {}), head=head)
-        self.loss_fn = DBLoss(**(loss or {}))
+        self.loss_fn = self.family.loss_class(**select_options(self.family, loss, "loss"))
         self.resize = dict(resize or {})
         self.tune_config = dict(tune_postprocess or {})
         self.channels_last = channels_last
@@ -82,7 +90,7 @@ class TextDetectionModule(TrainlabModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         self._accumulators = {"val": Icdar2015Accumulator(), "test": Icdar2015Accumulator()}
         self._tune_every_epoch = bool(self.tune_config.get("enabled", True) and self.tune_config.get("every_epoch", True))
-        self._val_maps: list[tuple[str, Sequence[TextRegion], np.ndarray, tuple[int, int]]] = []
+        self._val_maps: list[Sample] = []
         self.val_postprocess = self.postprocess
         self.last_results: dict[str, DatasetResult] = {}
 
@@ -114,35 +122,47 @@ class TextDetectionModule(TrainlabModule):
                      batch_size=batch_size)
         return losses["loss"]
 
+    def configure_datamodule(self, datamodule: L.LightningDataModule) -> None:
+        """Make the datamodule build this family's training targets."""
+        if hasattr(datamodule, "set_target_family"):
+            datamodule.set_target_family(self.family.name)
+
     @torch.no_grad()
-    def predict_prob_maps(self, images: torch.Tensor) -> np.ndarray:
-        """Probability maps ``(B, H, W)`` float32 for normalised images ``(B, 3, H, W)``."""
+    def predict_maps(self, images: torch.Tensor) -> list[dict[str, np.ndarray]]:
+        """Inference score maps for normalised images ``(B, 3, H, W)`` (the module must be in eval mode).
+
+        Returns:
+            One dict per image with the family's :attr:`~DetectorFamily.inference_maps`,
+            each ``(h, w)`` float32 (``h, w`` = ``H, W`` for DB, ``H/2, W/2`` for CRAFT).
+        """
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images, with_threshold=False)["prob_map"][:, 0].float().cpu().numpy()
+        outputs = self.net(images)
+        maps = {key: outputs[key][:, 0].float().cpu().numpy() for key in self.family.inference_maps}
+        return [{key: value[i] for key, value in maps.items()} for i in range(images.shape[0])]
 
-    def detect(self, prob_map: np.ndarray, original_size: tuple[int, int],
-               config: DBPostprocessConfig | None = None) -> list[TextRegion]:
-        """Post-process one ``(h, w)`` probability map into regions in original ``(H, W)`` pixels."""
-        return db_postprocess(prob_map, original_size, config or self.postprocess)
+    def detect(self, maps: dict[str, np.ndarray], original_size: tuple[int, int], config: Any = None) -> list[TextRegion]:
+        """Decode one image's score maps into regions in original ``(H, W)`` pixels."""
+        return self.family.decode(maps, original_size, config or self.postprocess)
 
     def _eval_step(self, stage: str, batch: dict[str, Any]) -> None:
-        prob_maps = self.predict_prob_maps(batch["image"])
-        for prob_map, name, size, regions in zip(prob_maps, batch["name"], batch["original_size"], batch["regions"]):
+        maps = self.predict_maps(batch["image"])
+        for image_maps, name, size, regions in zip(maps, batch["name"], batch["original_size"], batch["regions"]):
             if stage == "val" and self._tune_every_epoch:
-                self._val_maps.append((name, regions, prob_map, size))
+                self._val_maps.append((name, regions, image_maps, size))
             else:
-                self._accumulators[stage].update(name, regions, self.detect(prob_map, size))
+                self._accumulators[stage].update(name, regions, self.detect(image_maps, size))
 
     def _eval_epoch_end(self, stage: str) -> None:
         if stage == "val" and self._tune_every_epoch:
             if not self._val_maps:
                 return
-            config, result, default = search_postprocess(self._val_maps, tune_grid(self.postprocess, self.tune_config))
+            config, result, default = search_postprocess(
+                self._val_maps, tune_grid(self.family, self.postprocess, self.tune_config), self.family)
             self._val_maps = []
             self.val_postprocess = config
             self.log("val/hmean_default", float(default.hmean))
-            for key in ("box_thresh", "unclip_ratio"):
+            for key, _ in grid_values(self.family, self.tune_config):
                 self.log(f"val/{key}", float(getattr(config, key)))
         else:
             accumulator = self._accumulators[stage]
@@ -173,10 +193,10 @@ class TextDetectionModule(TrainlabModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("trainlab", {}).get("postprocess")
         if saved:
-            self.postprocess = DBPostprocessConfig(**saved)
+            self.postprocess = self.family.postprocess_config(**saved)
 
     def after_fit(self, datamodule: L.LightningDataModule) -> dict[str, Any]:
-        """Choose ``thresh``, ``box_thresh`` and ``unclip_ratio`` by H-mean on the validation split.
+        """Choose the post-processing thresholds by H-mean on the validation split.
 
         The grid comes from ``tune_postprocess``; probability maps are computed once and every
         combination is post-processed and scored with the ICDAR 2015 protocol
@@ -196,48 +216,45 @@ class TextDetectionModule(TrainlabModule):
         samples = []
         for index in range(len(dataset)):
             item = dataset[index]
-            prob_map = self.predict_prob_maps(item["image"][None].to(self.device))[0]
-            samples.append((item["name"], item["regions"], prob_map, item["original_size"]))
-        grid = tune_grid(self.postprocess, self.tune_config)
-        config, result, default = search_postprocess(samples, grid)
+            maps = self.predict_maps(item["image"][None].to(self.device))[0]
+            samples.append((item["name"], item["regions"], maps, item["original_size"]))
+        grid = tune_grid(self.family, self.postprocess, self.tune_config)
+        config, result, default = search_postprocess(samples, grid, self.family)
         log.info("post-processing tuned on %d validation images: %s (val H-mean %.4f, configured %.4f)", len(samples),
-                 {k: getattr(config, k) for k in ("thresh", "box_thresh", "unclip_ratio")}, result.hmean, default.hmean)
+                 {k: getattr(config, k) for k in self.family.tune_keys}, result.hmean, default.hmean)
         self.postprocess = config
         return {"postprocess": config.to_dict(), "val_hmean_before": default.hmean, "val_hmean_after": result.hmean,
                 "grid_size": len(grid)}
 
 
-def search_postprocess(
-    samples: Sequence[tuple[str, Sequence[TextRegion], np.ndarray, tuple[int, int]]],
-    grid: Sequence[DBPostprocessConfig],
-) -> tuple[DBPostprocessConfig, DatasetResult, DatasetResult]:
-    """Score every post-processing config on cached probability maps (ICDAR 2015 H-mean).
+def search_postprocess(samples: Sequence[Sample], grid: Sequence[Any], family: DetectorFamily) -> tuple[Any, DatasetResult, DatasetResult]:
+    """Score every post-processing config on cached score maps (ICDAR 2015 H-mean).
 
     Args:
-        samples: ``(name, ground-truth regions, (h, w) probability map, original (H, W))`` per image.
-        grid: Configs to try; the first is the configured one.
+        samples: ``(name, ground-truth regions, score maps, original (H, W))`` per image.
+        grid: Post-processing configs of ``family`` to try; the first is the configured one.
+        family: The detector family that decodes the maps.
 
     Returns:
         ``(best config, its result, the first config's result)``; ties keep the earlier config.
     """
     results = [
-        evaluate_dataset((name, regions, db_postprocess(prob_map, size, config)) for name, regions, prob_map, size in samples)
+        evaluate_dataset((name, regions, family.decode(maps, size, config)) for name, regions, maps, size in samples)
         for config in grid
     ]
     best = max(range(len(grid)), key=lambda i: (results[i].hmean, -i))
     return grid[best], results[best], results[0]
 
 
-def tune_grid(base: DBPostprocessConfig, tune_config: Mapping[str, Any]) -> list[DBPostprocessConfig]:
-    """All combinations of the ``thresh``/``box_thresh``/``unclip_ratio`` lists, the base config first.
+def tune_grid(family: DetectorFamily, base: Any, tune_config: Mapping[str, Any]) -> list[Any]:
+    """All combinations of the family's tuned parameters listed in ``tune_config``, the base config first.
 
-    Keys missing from ``tune_config`` keep the base value.
+    Parameters missing from ``tune_config`` keep the base value.
     """
-    keys = ("thresh", "box_thresh", "unclip_ratio")
-    values: list[Sequence[float]] = [list(tune_config.get(k) or [getattr(base, k)]) for k in keys]
+    values = grid_values(family, tune_config)
     grid = [base]
-    for combo in itertools.product(*values):
-        config = DBPostprocessConfig(**{**base.to_dict(), **dict(zip(keys, combo))})
+    for combo in itertools.product(*(v for _, v in values)):
+        config = family.postprocess_config(**{**base.to_dict(), **{k: c for (k, _), c in zip(values, combo)}})
         if config not in grid:
             grid.append(config)
     return grid

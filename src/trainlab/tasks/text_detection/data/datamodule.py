@@ -111,7 +111,7 @@ class TextDetectionDataModule(L.LightningDataModule):
         resize: Resize policy shared by training and evaluation (``mode``, ``size``,
             ``max_side``), see :func:`~trainlab.tasks.text_detection.data.transforms.target_size`.
         augment: Augmentation config section.
-        targets: DB target parameters.
+        targets: Training-target options (flat; the target family takes its keys).
         cache_images: Keep resized images in memory.
         drop_test_duplicates: Drop train images byte-identical to a test image.
         seed: Seed of the train/val carving.
@@ -160,6 +160,7 @@ class TextDetectionDataModule(L.LightningDataModule):
         self.dropped: list[str] = []
         self._datasets: dict[str, TextDetectionDataset] = {}
         self._digests: dict[Path, str] = {}
+        self.target_family = "db"
 
     def _read(self, split: str) -> list[AnnotatedImage]:
         return read_split(self.root / "images" / split, self.root / "annotations" / split,
@@ -191,10 +192,21 @@ class TextDetectionDataModule(L.LightningDataModule):
         self.records = {"train": train, "val": val, "test": test}
         common = {"resize": self.resize, "cache_images": self.cache_images}
         self._datasets = {
-            "train": TextDetectionDataset(train, True, self.image_size, augment=self.augment, targets=self.targets, **common),
+            "train": TextDetectionDataset(train, True, self.image_size, augment=self.augment, targets=self.targets,
+                                          target_family=self.target_family, **common),
             "val": TextDetectionDataset(val, False, **common),
             "test": TextDetectionDataset(test, False, **common),
         }
+
+    def set_target_family(self, family: str) -> None:
+        """Build the training targets of a detector family (``"db"``, ``"craft"``): set by the model."""
+        if family != self.target_family:
+            self.target_family = family
+            if "train" in self._datasets:
+                old = self._datasets["train"]
+                self._datasets["train"] = TextDetectionDataset(
+                    old.records, True, self.image_size, resize=self.resize, augment=self.augment, targets=self.targets,
+                    cache_images=self.cache_images, target_family=family)
 
     def set_image_size(self, size: int) -> None:
         """Change the training crop side (pixels) from the next batch on (progressive resolution)."""

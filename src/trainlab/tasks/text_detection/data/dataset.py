@@ -19,7 +19,7 @@ from trainlab.tasks.text_detection.data.transforms import (
     scale_points,
     target_size,
 )
-from trainlab.tasks.text_detection.targets.db_targets import make_db_targets
+from trainlab.tasks.text_detection.family import get_family, select_options
 from trainlab.tasks.text_detection.types import AnnotatedImage
 
 DEFAULT_RESIZE = {"mode": "short_side", "size": 736, "max_side": 2400}
@@ -61,12 +61,15 @@ class TextDetectionDataset(Dataset):
         image_size: Training crop side in pixels (mutable, see :meth:`set_image_size`).
         resize: ``mode``/``size``/``max_side`` of the resize policy.
         augment: The ``data.augment`` config section (training only).
-        targets: Keyword arguments of :func:`make_db_targets` (``shrink_ratio``,
-            ``thresh_min``, ``thresh_max``, ``min_text_size``).
+        targets: Target options (flat, e.g. ``shrink_ratio``, ``min_text_size``); the
+            target family takes the keys it knows (see
+            :func:`~trainlab.tasks.text_detection.family.select_options`).
         cache_images: Keep resized images in memory after the first read.
+        target_family: Detector family whose training targets to build (``"db"``, ``"craft"``).
 
-    Items (training): ``image`` ``(3, S, S)`` float32 normalised, ``prob_map``,
-    ``prob_mask``, ``thresh_map``, ``thresh_mask`` ``(S, S)`` float32.
+    Items (training): ``image`` ``(3, S, S)`` float32 normalised, plus the family's target
+    maps, each ``(S, S)`` float32 (DB: ``prob_map``, ``prob_mask``, ``thresh_map``,
+    ``thresh_mask``).
     Items (eval): ``image`` ``(3, h, w)`` float32 with ``h``, ``w`` multiples of 32,
     ``index`` (int), ``name`` (str), ``original_size`` ``(H, W)`` ints, ``regions`` (the
     ground-truth :class:`TextRegion` list, in original pixels).
@@ -81,12 +84,14 @@ class TextDetectionDataset(Dataset):
         augment: Mapping[str, Any] | None = None,
         targets: Mapping[str, Any] | None = None,
         cache_images: bool = True,
+        target_family: str = "db",
     ):
         self.records = list(records)
+        self.target_family = get_family(target_family)
+        self.target_kwargs = select_options(self.target_family, targets, "targets")
         self.train = train
         self.resize = dict(DEFAULT_RESIZE, **(resize or {}))
         self.augment_config = dict(augment or {})
-        self.target_kwargs = dict(targets or {})
         self.cache_images = cache_images
         self._cache: dict[int, tuple[np.ndarray, tuple[int, int]]] = {}
         self.image_size = image_size
@@ -125,15 +130,10 @@ class TextDetectionDataset(Dataset):
         crop = out["image"]
         points = np.asarray(out["keypoints"], dtype=np.float64)[:, :2]
         polygons = np.split(points, np.cumsum(sizes)[:-1]) if len(sizes) else []
-        maps = make_db_targets(polygons, [r.dont_care for r in record.regions], crop.shape[0], crop.shape[1],
-                               **self.target_kwargs)
-        return {
-            "image": torch.from_numpy(normalize(crop)),
-            "prob_map": torch.from_numpy(maps.prob_map),
-            "prob_mask": torch.from_numpy(maps.prob_mask),
-            "thresh_map": torch.from_numpy(maps.thresh_map),
-            "thresh_mask": torch.from_numpy(maps.thresh_mask),
-        }
+        maps = self.target_family.make_targets(
+            polygons, [r.dont_care for r in record.regions], [r.transcription for r in record.regions],
+            crop.shape[0], crop.shape[1], **self.target_kwargs)
+        return {"image": torch.from_numpy(normalize(crop)), **{k: torch.from_numpy(v) for k, v in maps.items()}}
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:

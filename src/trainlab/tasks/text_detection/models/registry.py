@@ -13,10 +13,16 @@ from typing import Any
 from torch import nn
 
 _ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+_FAMILY_OF: dict[str, str] = {}
 
 
-def register_architecture(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_architecture(name: str, family: str = "db") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering ``builder(**config) -> nn.Module`` under ``name``.
+
+    Args:
+        name: The ``model.architecture_name`` value.
+        family: Its detector family (targets, loss, post-processing), see
+            :mod:`trainlab.tasks.text_detection.family`.
 
     Raises:
         ValueError: ``name`` is already registered.
@@ -26,9 +32,28 @@ def register_architecture(name: str) -> Callable[[Callable[..., nn.Module]], Cal
         if name in _ARCHITECTURES:
             raise ValueError(f"architecture {name!r} is already registered")
         _ARCHITECTURES[name] = builder
+        _FAMILY_OF[name] = family
         return builder
 
     return decorate
+
+
+def architecture_family(architecture_name: str) -> str:
+    """The detector family of a registered architecture.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones).
+    """
+    _check(architecture_name)
+    return _FAMILY_OF[architecture_name]
+
+
+def _check(architecture_name: str) -> None:
+    _import_builtin()
+    if architecture_name not in _ARCHITECTURES:
+        raise ValueError(
+            f"unknown model.architecture_name {architecture_name!r}; valid: {', '.join(sorted(_ARCHITECTURES))}"
+        )
 
 
 def list_architectures() -> list[str]:
@@ -47,11 +72,7 @@ def build_detector(architecture_name: str, **config: Any) -> nn.Module:
     Raises:
         ValueError: unknown name (the message lists the valid ones).
     """
-    _import_builtin()
-    if architecture_name not in _ARCHITECTURES:
-        raise ValueError(
-            f"unknown model.architecture_name {architecture_name!r}; valid: {', '.join(sorted(_ARCHITECTURES))}"
-        )
+    _check(architecture_name)
     return _ARCHITECTURES[architecture_name](**config)
 
 

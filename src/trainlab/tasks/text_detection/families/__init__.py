@@ -1,0 +1,1 @@
+"""Built-in detector families (see :mod:`trainlab.tasks.text_detection.family`)."""
