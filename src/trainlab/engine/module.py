@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 
-from trainlab.engine.optim import build_optimizer, build_scheduler
+from trainlab.engine.optim import build_optimizer, build_scheduler, needs_run_length, run_length_from_trainer
 
 
 class TrainlabModule(L.LightningModule):
@@ -28,13 +28,32 @@ class TrainlabModule(L.LightningModule):
         super().__init__()
         self.optimizer_config = dict(optimizer or {"name": "adam", "lr": 1e-3})
         self.scheduler_config = dict(scheduler or {"name": "none"})
+        # What the config does not show, for the run manifest (see manifest_summary).
+        self.schedule_record: dict[str, Any] = {}
+        self.model_options_record: dict[str, Any] = {}
 
     def configure_optimizers(self) -> Any:
+        """Optimizer and LR schedule from the config sections (:mod:`trainlab.engine.optim`).
+
+        Lengths the schedule leaves to the run (one-cycle ``total_steps``, cosine ``T_max``
+        after warmup, epoch/step conversion) come from the attached trainer's
+        ``estimated_stepping_batches`` and ``num_training_batches``.
+        """
         optimizer = build_optimizer(self, self.optimizer_config)
-        scheduler = build_scheduler(optimizer, self.scheduler_config)
+        run = None
+        if needs_run_length(self.scheduler_config) and self._trainer is not None:
+            run = run_length_from_trainer(self._trainer)
+        scheduler = build_scheduler(optimizer, self.scheduler_config, run)
         if scheduler is None:
+            self.schedule_record = {"name": "none"}
             return optimizer
+        self.schedule_record = scheduler.pop("resolved")
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def manifest_summary(self) -> dict[str, Any]:
+        """Facts for the run manifest that the config does not show: the schedule as built
+        (derived lengths, stepping unit) and the model switches applied."""
+        return {"schedule": dict(self.schedule_record), **self.model_options_record}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         cls = type(self)
