@@ -5,8 +5,12 @@
 ``seed``, the resolved ``config``, ``git`` commit, package ``versions``, ``data``
 fingerprint, ``params`` (total / trainable), ``hardware``, per-epoch ``history``
 (losses, validation metrics, learning rates, seconds), ``best`` checkpoint and score,
-``tuned`` inference parameters and ``final`` metrics. ``training_history.png`` is redrawn
-from the history after every epoch.
+``tuned`` inference parameters and ``final`` metrics, and ``techniques``: what the config
+does not show about the training techniques in use (schedule lengths derived from the run,
+EMA updates, skipped non-finite steps, dropout rate in use, model switches, precision,
+world size, deterministic mode), gathered from every callback and from the LightningModule
+that define ``manifest_summary()``. ``training_history.png`` is redrawn from the history
+after every epoch. Under DDP only global rank 0 writes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_only
 
 from trainlab.engine.environment import git_state, hardware, package_versions
 from trainlab.engine.history_plot import plot_history
@@ -77,6 +82,7 @@ class RunManifest(Callback):
             "best": None,
             "tuned": None,
             "final": None,
+            "techniques": None,
         }
         self._start = time.monotonic()
         self._epoch_start = None
@@ -88,8 +94,38 @@ class RunManifest(Callback):
         self.write()
 
     def write(self) -> None:
+        """Rewrite ``manifest.json`` (global rank 0 only)."""
+        if rank_zero_only.rank != 0:
+            return
         self.record["wall_seconds"] = round(time.monotonic() - self._start, 1)
         atomic_write_json(self.path, self.record)
+
+    def collect_techniques(self, trainer: L.Trainer) -> dict[str, Any]:
+        """Technique facts from the trainer, its callbacks and the module (``manifest_summary()``)."""
+        techniques: dict[str, Any] = {
+            "trainer": {
+                "precision": str(trainer.precision),
+                "strategy": type(trainer.strategy).__name__,
+                "world_size": trainer.world_size,
+                "accumulate_grad_batches": trainer.accumulate_grad_batches,
+                "gradient_clip_val": trainer.gradient_clip_val,
+                "gradient_clip_algorithm": str(trainer.gradient_clip_algorithm),
+                "deterministic": torch.are_deterministic_algorithms_enabled(),
+            }
+        }
+        for callback in trainer.callbacks:
+            if callback is not self and hasattr(callback, "manifest_summary"):
+                techniques[getattr(callback, "manifest_key", type(callback).__name__)] = callback.manifest_summary()
+        module = trainer.lightning_module
+        if module is not None and hasattr(module, "manifest_summary"):
+            techniques["module"] = module.manifest_summary()
+        return techniques
+
+    def _update_techniques(self, trainer: L.Trainer) -> None:
+        try:
+            self.record["techniques"] = self.collect_techniques(trainer)
+        except Exception as error:  # a record must never take a run down
+            log.warning("could not collect technique facts: %s", error)
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Close the record with ``status`` (finished / failed / interrupted) and an optional error text."""
@@ -99,6 +135,8 @@ class RunManifest(Callback):
             self._draw()
 
     def _draw(self) -> None:
+        if rank_zero_only.rank != 0:
+            return
         try:
             plot_history(self.record["history"], self.plot_path, title=self.record.get("exp_name") or "")
         except Exception as error:  # a plot must never take a run down
@@ -109,6 +147,18 @@ class RunManifest(Callback):
         total = sum(p.numel() for p in pl_module.parameters())
         trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         self.record["params"] = {"total": total, "trainable": trainable}
+        self.write()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._update_techniques(trainer)
+        self.write()
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._update_techniques(trainer)
+        self.write()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._update_techniques(trainer)
         self.write()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -133,6 +183,7 @@ class RunManifest(Callback):
             entry["image_size"] = image_size
         history = [h for h in self.record["history"] if h["epoch"] != entry["epoch"]]
         self.record["history"] = history + [entry]
+        self._update_techniques(trainer)
         self.write()
         if self.plot:
             self._draw()
