@@ -127,12 +127,15 @@ def test_resume_from_last_checkpoint_continues_the_run(tiny_run):
 
 
 class CaptureOnTrainStart(Callback):
+    def on_fit_start(self, trainer, pl_module):
+        # The generators are restored with the checkpoint, before the first batch is prefetched.
+        self.rng = torch.get_rng_state()
+
     def on_train_start(self, trainer, pl_module):
         self.epoch = trainer.current_epoch
         # Deep copies: optimizer state tensors are updated in place by the steps that follow.
         self.optimizer = copy.deepcopy(trainer.optimizers[0].state_dict())
         self.scheduler = copy.deepcopy(trainer.lr_scheduler_configs[0].scheduler.state_dict())
-        self.rng = torch.get_rng_state()
 
 
 def test_resume_restores_epoch_optimizer_scheduler_and_rng(tmp_path, mini_root):
@@ -149,7 +152,8 @@ def test_resume_restores_epoch_optimizer_scheduler_and_rng(tmp_path, mini_root):
                                     tune_postprocess={"enabled": False})
         return datamodule, model
 
-    common = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1)
+    common = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1,
+                  default_root_dir=str(tmp_path))  # Lightning's default checkpoints go here, not to the cwd
     datamodule, model = make()
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
     L.Trainer(max_epochs=2, callbacks=[checkpoint, RNGStateCallback()], **common).fit(model, datamodule=datamodule)

@@ -6,6 +6,7 @@ Reads like lightning-hydra-template's ``train.py``: everything a run does is on 
 from __future__ import annotations
 
 import logging
+import pickle
 import traceback
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg: The composed config (root ``train.yaml``): groups ``data``, ``model``,
             ``optimizer``, ``scheduler``, ``trainer``, ``callbacks``, ``logger``,
             ``paths``, and keys ``seed``, ``exp_name``, ``ckpt_path`` (resume),
-            ``test`` (evaluate the best checkpoint on the test split).
+            ``trust_checkpoint`` (unpickle the resumed checkpoint fully), ``test`` (evaluate
+            the best checkpoint on the test split).
 
     Returns:
         Final metrics: ``val/*`` of the best epoch, ``test/*`` when tested.
@@ -56,17 +58,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, Any]:
-    L.seed_everything(cfg.seed, workers=True)
+def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """Instantiate ``cfg.data`` (set up for fit) and ``cfg.model`` with the optimizer and scheduler sections.
 
+    Raises:
+        Whatever the datamodule or module raise for bad config (their messages name the key).
+    """
     log.info("data: %s", cfg.data._target_)
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
-    manifest.update(data=datamodule.fingerprint())
-
     log.info("model: %s", cfg.model._target_)
     model = hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
     model.configure_datamodule(datamodule)
+    return datamodule, model
+
+
+def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, Any]:
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule, model = build_data_and_model(cfg)
+    manifest.update(data=datamodule.fingerprint())
 
     callbacks = [*instantiate_group(cfg.get("callbacks")), manifest]
     loggers = instantiate_group(cfg.get("logger"))
@@ -74,7 +84,15 @@ def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, 
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], _convert_="all"
     )
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # Resuming restores the full state; the checkpoint is unpickled only with trust_checkpoint=true.
+    trust = bool(cfg.get("trust_checkpoint", False))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=not trust)
+    except pickle.UnpicklingError as error:
+        if not cfg.get("ckpt_path") or trust:
+            raise
+        raise RuntimeError(f"{cfg.ckpt_path}: cannot be loaded with weights_only=True ({error}). "
+                           "If you trust this file, pass trust_checkpoint=true.") from error
     if trainer.interrupted:
         raise KeyboardInterrupt("training interrupted")
 
@@ -93,7 +111,7 @@ def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, 
     tuned = model.after_fit(datamodule)
     if tuned:
         manifest.update(tuned=tuned)
-        if best_path:
+        if best_path and trainer.is_global_zero:
             _store_in_checkpoint(best_path, model)
 
     if cfg.get("test") and len(datamodule.dataset("test")):

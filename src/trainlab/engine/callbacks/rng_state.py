@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -17,6 +16,13 @@ class RNGStateCallback(Callback):
     Lightning restores epoch, step, optimizer and scheduler; this adds the generators, so
     shuffling and augmentation continue as if the run had not stopped. States are kept as
     tensors and plain lists, which load under ``torch.load(weights_only=True)``.
+
+    The generators are restored as soon as the checkpoint is loaded (Lightning restores
+    callbacks before it builds the training dataloader iterator, whose first batch is
+    prefetched before ``on_train_start``), so the first resumed batch draws from the saved
+    state. Resuming from a checkpoint written at the end of an epoch is then exact; from a
+    mid-epoch checkpoint, Lightning restarts the epoch's iterator (see the README's
+    "Training techniques").
     """
 
     def state_dict(self) -> dict[str, Any]:
@@ -32,12 +38,12 @@ class RNGStateCallback(Callback):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict
+        """Restore the saved generator states now."""
+        self.restore(state_dict)
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        state = getattr(self, "_pending", None)
-        if not state:
-            return
+    @staticmethod
+    def restore(state: dict[str, Any]) -> None:
+        """Set Python, NumPy, torch (and CUDA when present) generators from a :meth:`state_dict`."""
         internal, version, gauss = state["python"]
         random.setstate((version, tuple(internal), gauss))
         numpy_state = state["numpy"]
@@ -46,4 +52,3 @@ class RNGStateCallback(Callback):
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
-        self._pending = None

@@ -126,6 +126,10 @@ class TextDetectionDataset(Dataset):
         polygons = [scale_points(region.points, original, image.shape[:2]) for region in record.regions]
         sizes = np.array([len(p) for p in polygons], dtype=int)
         keypoints = np.concatenate(polygons, axis=0) if polygons else np.zeros((0, 2))
+        # albumentations >= 1.4 draws from its own generators, seeded from OS entropy unless told: seed
+        # them per item from torch's global RNG, so that seed_everything, DataLoader worker seeding and
+        # the RNG states stored in checkpoints govern augmentation (repeatable and resumable runs).
+        self._augmentation.set_random_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
         out = self._augmentation(image=image, keypoints=keypoints, polygon_sizes=sizes)
         crop = out["image"]
         points = np.asarray(out["keypoints"], dtype=np.float64)[:, :2]
