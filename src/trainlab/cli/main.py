@@ -9,6 +9,7 @@ imported only when run, so ``trainlab score`` never imports torch.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # command -> (module, function, one-line help)
@@ -21,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 HYDRA_COMMANDS = {"train", "eval", "predict"}
+
+# Set for Hydra commands and inherited by the processes Lightning's DDP launcher starts: they
+# re-run this program with the overrides only (see _command_of).
+COMMAND_ENV = "TRAINLAB_COMMAND"
 
 
 def quote_override_values(args: list[str]) -> list[str]:
@@ -37,6 +42,16 @@ def quote_override_values(args: list[str]) -> list[str]:
             arg = f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         quoted.append(arg)
     return quoted
+
+
+def _command_of(argv: list[str]) -> tuple[str, list[str]]:
+    """``(command, its arguments)``. A DDP worker process started by Lightning (``LOCAL_RANK``
+    set, > 0) gets the overrides without the command name; the command comes from
+    :data:`COMMAND_ENV`, inherited from the launching process."""
+    inherited = os.environ.get(COMMAND_ENV)
+    if argv[0] not in COMMANDS and inherited in HYDRA_COMMANDS and os.environ.get("LOCAL_RANK", "0") != "0":
+        return inherited, argv
+    return argv[0], argv[1:]
 
 
 def usage() -> str:
@@ -56,20 +71,25 @@ def main(argv: list[str] | None = None) -> None:
     Raises:
         SystemExit: code 2 for an unknown or missing command, else the command's own code.
     """
+    program = sys.argv[0]
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(usage())
         raise SystemExit(0 if argv else 2)
-    name, rest = argv[0], argv[1:]
+    name, rest = _command_of(argv)
     if name not in COMMANDS:
         print(f"trainlab: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         raise SystemExit(2)
-    if name in HYDRA_COMMANDS:
-        rest = quote_override_values(rest)
     module_name, function_name, _ = COMMANDS[name]
     function = getattr(importlib.import_module(module_name), function_name)
-    # Hydra and argparse both read sys.argv; present the command as its own program.
-    sys.argv = [f"trainlab {name}", *rest]
+    if name in HYDRA_COMMANDS:
+        rest = quote_override_values(rest)
+        os.environ[COMMAND_ENV] = name
+        # Hydra reads sys.argv[1:]; Lightning's DDP launcher re-runs sys.argv[0] (a real file) with them.
+        sys.argv = [program, *rest]
+    else:
+        # argparse reads sys.argv; present the command as its own program.
+        sys.argv = [f"trainlab {name}", *rest]
     result = function(rest)
     if isinstance(result, int):
         raise SystemExit(result)

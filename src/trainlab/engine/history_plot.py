@@ -30,7 +30,7 @@ def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike, 
         axes[0].plot(epochs, [h.get(key) for h in history], marker="o", ms=3, label=key[6:])
     axes[0].set_title("training losses")
     axes[0].set_yscale("log")
-    for key in [k for k in keys if k.startswith("val/")]:
+    for key in [k for k in keys if k.startswith("val/") and not k.endswith("/num_images")]:  # counts, not rates
         axes[1].plot(epochs, [h.get(key) for h in history], marker="o", ms=3, label=key[4:])
     axes[1].set_title("validation metrics")
     axes[1].set_ylim(0, 1.02)

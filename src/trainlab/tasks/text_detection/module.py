@@ -21,10 +21,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainlab.engine.distributed import gather_objects
 from trainlab.engine.model_options import compile_module, enable_grad_checkpointing, to_channels_last
 from trainlab.engine.module import TrainlabModule
 from trainlab.tasks.text_detection.family import DetectorFamily, get_family, grid_values, select_options
-from trainlab.tasks.text_detection.metrics.icdar2015 import DatasetResult, Icdar2015Accumulator, evaluate_dataset
+from trainlab.tasks.text_detection.metrics.icdar2015 import (
+    DatasetResult,
+    Icdar2015Accumulator,
+    ImageResult,
+    evaluate_dataset,
+)
 from trainlab.tasks.text_detection.models.registry import architecture_family, build_detector
 from trainlab.tasks.text_detection.types import TextRegion
 
@@ -67,6 +73,9 @@ class TextDetectionModule(TrainlabModule):
             (:mod:`trainlab.engine.callbacks.dropout_schedule`) set its rate.
         optimizer: Optimizer config section.
         scheduler: Scheduler config section.
+
+    Validation and test metrics are pooled over all processes under DDP (per-image results
+    gathered, images padded in by the distributed sampler counted once).
 
     Batches: see :class:`~trainlab.tasks.text_detection.data.dataset.TextDetectionDataset`.
 
@@ -185,25 +194,33 @@ class TextDetectionModule(TrainlabModule):
                 self._accumulators[stage].update(name, regions, self.detect(image_maps, size))
 
     def _eval_epoch_end(self, stage: str) -> None:
+        distributed = self._trainer is not None and self.trainer.world_size > 1
         if stage == "val" and self._tune_every_epoch:
-            if not self._val_maps:
-                return
-            config, result, default = search_postprocess(
-                self._val_maps, tune_grid(self.family, self.postprocess, self.tune_config), self.family)
+            grid = tune_grid(self.family, self.postprocess, self.tune_config)
+            per_config = score_grid(self._val_maps, grid, self.family)
             self._val_maps = []
+            if distributed:
+                per_config = pool_across_processes(per_config)
+            if not any(per_config):
+                return
+            config, result, default = select_best(grid, per_config)
             self.val_postprocess = config
             self.log("val/hmean_default", float(default.hmean))
             for key, _ in grid_values(self.family, self.tune_config):
                 self.log(f"val/{key}", float(getattr(config, key)))
         else:
             accumulator = self._accumulators[stage]
-            if len(accumulator) == 0:
-                return
-            result = accumulator.compute()
+            images = list(accumulator.compute().images)
             accumulator.reset()
+            if distributed:
+                images = pool_across_processes([images])[0]
+            if not images:
+                return
+            result = DatasetResult.from_images(images)
         self.last_results[stage] = result
         for metric in METRIC_NAMES:
             self.log(f"{stage}/{metric}", float(getattr(result, metric)), prog_bar=metric == "hmean")
+        self.log(f"{stage}/num_images", float(result.num_images))  # all processes' images, each once
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step("val", batch)
@@ -269,12 +286,39 @@ def search_postprocess(samples: Sequence[Sample], grid: Sequence[Any], family: D
     Returns:
         ``(best config, its result, the first config's result)``; ties keep the earlier config.
     """
-    results = [
-        evaluate_dataset((name, regions, family.decode(maps, size, config)) for name, regions, maps, size in samples)
+    return select_best(grid, score_grid(samples, grid, family))
+
+
+def score_grid(samples: Sequence[Sample], grid: Sequence[Any], family: DetectorFamily) -> list[list[ImageResult]]:
+    """Per-image ICDAR 2015 results of every post-processing config: ``[config][image]``."""
+    return [
+        list(evaluate_dataset((name, regions, family.decode(maps, size, config))
+                              for name, regions, maps, size in samples).images)
         for config in grid
     ]
+
+
+def select_best(grid: Sequence[Any], per_config: Sequence[Sequence[ImageResult]]) -> tuple[Any, DatasetResult, DatasetResult]:
+    """Pool each config's per-image results; ``(best config, its result, the first config's result)``,
+    ties keep the earlier config."""
+    results = [DatasetResult.from_images(images) for images in per_config]
     best = max(range(len(grid)), key=lambda i: (results[i].hmean, -i))
     return grid[best], results[best], results[0]
+
+
+def pool_across_processes(per_config: Sequence[Sequence[ImageResult]]) -> list[list[ImageResult]]:
+    """Gather per-image results from every DDP process; an image seen by several processes
+    (the distributed sampler pads the last batch with repeats) is counted once.
+
+    Returns:
+        ``[config][image]`` with the images of all processes, sorted by name.
+    """
+    pooled: list[dict[str, ImageResult]] = [{} for _ in per_config]
+    for rank_results in gather_objects([list(images) for images in per_config]):
+        for index, images in enumerate(rank_results):
+            for image in images:
+                pooled[index].setdefault(image.name, image)
+    return [[images[name] for name in sorted(images)] for images in pooled]
 
 
 def tune_grid(family: DetectorFamily, base: Any, tune_config: Mapping[str, Any]) -> list[Any]:
