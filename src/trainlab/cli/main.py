@@ -1,8 +1,9 @@
 """The ``trainlab`` command: dispatches ``trainlab <command> [args]`` to one module per command.
 
-Hydra-driven commands (``train``, ``eval``, ``predict``) receive the remaining arguments as
+Hydra-driven commands (``train``, ``eval``, ``predict``, ``plot-lr``, ``lr-find``,
+``batch-size-find``) receive the remaining arguments as
 Hydra overrides (``key=value``, ``-m`` for multirun, ``--cfg job`` to print the config).
-Plain commands (``score``) parse their own ``--flags`` with argparse. Command modules are
+Plain commands (``score``, ``average``) parse their own ``--flags`` with argparse. Command modules are
 imported only when run, so ``trainlab score`` never imports torch.
 """
 
@@ -18,10 +19,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("trainlab.cli.evaluate", "main", "evaluate a checkpoint: metrics JSON and per-image CSV"),
     "predict": ("trainlab.cli.predict", "main", "run a checkpoint on images: ICDAR res_*.txt, JSON, drawings"),
     "score": ("trainlab.cli.score", "main", "score ICDAR result files against ground truth (no model)"),
+    "plot-lr": ("trainlab.cli.plot_lr", "main", "draw the configured LR schedule as a PNG, without training"),
+    "lr-find": ("trainlab.cli.lr_find", "main", "LR range test on the configured run: suggestion, PNG, JSON"),
+    "batch-size-find": ("trainlab.cli.batch_size_find", "main", "largest batch size that trains: JSON"),
+    "average": ("trainlab.cli.average", "main", "average checkpoints (files, or the last K epochs of a run)"),
 }
 
 
-HYDRA_COMMANDS = {"train", "eval", "predict"}
+HYDRA_COMMANDS = {"train", "eval", "predict", "plot-lr", "lr-find", "batch-size-find"}
 
 # Set for Hydra commands and inherited by the processes Lightning's DDP launcher starts: they
 # re-run this program with the overrides only (see _command_of).
