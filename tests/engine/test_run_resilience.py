@@ -10,7 +10,8 @@ deterministic mode. What is asserted:
   finishes the run (same number of optimizer steps, history of every epoch); its weights are
   not bit-identical, because Lightning restarts the interrupted epoch's data iterator.
 - DDP with 2 gloo processes runs to the end; validation and test metrics pool the images
-  of both processes (each image counted once) and land within tolerance of the 1-process run.
+  of both processes (each image counted once); losses and metrics land within tolerance of
+  the 1-process run (at this size both still have H-mean 0, so the losses carry the comparison).
 - ``trainlab average --run <dir> --last 2`` gives a checkpoint that ``trainlab eval`` scores.
 """
 
@@ -127,7 +128,8 @@ def test_ddp_on_two_cpu_processes_pools_the_metrics(uninterrupted, work):
     assert [h["val/num_images"] for h in ddp["history"]] == [3.0, 3.0]
     assert ddp["final"]["test/num_images"] == single["final"]["test/num_images"] == 8.0
     for ours, theirs in zip(ddp["history"], single["history"]):
-        assert ours["train/loss"] == pytest.approx(theirs["train/loss"], rel=0.25)
+        assert ours["train/loss"] == pytest.approx(theirs["train/loss"], rel=0.1)  # measured: within 4 %
+    # After 4 steps both detect nothing yet (H-mean 0): the losses above carry the comparison.
     for key in ("val/hmean", "test/precision", "test/recall", "test/hmean"):
         assert ddp["final"][key] == pytest.approx(single["final"][key], abs=0.1), key
     assert load_checkpoint(work / "outputs" / "ddp" / "checkpoints" / "last.ckpt")["global_step"] == 4

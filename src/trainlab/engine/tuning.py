@@ -25,11 +25,16 @@ from trainlab.engine.train import build_data_and_model
 log = logging.getLogger(__name__)
 
 
-def _tuning_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
-    """The configured trainer without callbacks, loggers, checkpoints or time cap."""
-    return hydra.utils.instantiate(cfg.trainer, callbacks=[], logger=False, enable_checkpointing=False,
-                                   enable_progress_bar=False, max_time=None, default_root_dir=str(output_dir),
-                                   _convert_="all")
+def _prepare(cfg: DictConfig, output_dir: str | Path, section: str) -> tuple[Path, Any, Any, dict[str, Any], L.Trainer]:
+    """Seed, data, model, the tuner options of ``cfg[section]``, and the configured trainer
+    without callbacks, loggers, checkpoints or time cap."""
+    output_dir = Path(output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule, model = build_data_and_model(cfg)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[], logger=False, enable_checkpointing=False,
+                                      enable_progress_bar=False, max_time=None, default_root_dir=str(output_dir),
+                                      _convert_="all")
+    return output_dir, datamodule, model, to_plain(cfg[section]), trainer
 
 
 def find_lr(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
@@ -48,20 +53,17 @@ def find_lr(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     Raises:
         Whatever the data, the model or the trainer raise for bad config.
     """
-    output_dir = Path(output_dir)
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule, model = build_data_and_model(cfg)
-    options = to_plain(cfg.lr_find)
-    finder = Tuner(_tuning_trainer(cfg, output_dir)).lr_find(model, datamodule=datamodule, update_attr=False, **options)
-    suggestion = finder.suggestion() if finder is not None else None
+    import matplotlib.pyplot as plt
+
+    output_dir, datamodule, model, options, trainer = _prepare(cfg, output_dir, "lr_find")
+    finder = Tuner(trainer).lr_find(model, datamodule=datamodule, update_attr=False, **options)
+    suggestion = finder.suggestion()
     result = {"suggestion": suggestion, "lr": [float(v) for v in finder.results["lr"]],
               "loss": [float(v) for v in finder.results["loss"]], "options": options,
               "configured_lr": float(cfg.optimizer.lr)}
     figure = finder.plot(suggest=suggestion is not None)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
-    import matplotlib.pyplot as plt
-
     plt.close(figure)
     atomic_write(output_dir / "lr_find.png", lambda handle: handle.write(buffer.getvalue()))
     atomic_write_json(output_dir / "lr_find.json", result)
@@ -74,19 +76,15 @@ def find_batch_size(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     Lightning's ``Tuner.scale_batch_size``: from ``init_val``, the batch size is doubled
     (``power``) or bisected (``binsearch``) while ``steps_per_trial`` training steps fit in
     memory, at most ``max_trials`` times. On CPU nothing runs out of memory, so the answer is
-    the largest size tried (bounded by ``max_trials`` and the training-set size).
+    the largest size tried (bounded by ``max_trials``).
 
     Returns:
-        ``{"batch_size": n, "configured": n, "options": ..., "device": ...}``.
+        ``{"batch_size": n, "configured": n, "options": ..., "accelerator": ..., "train_images": n}``.
 
     Raises:
         Whatever the data, the model or the trainer raise for bad config.
     """
-    output_dir = Path(output_dir)
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule, model = build_data_and_model(cfg)
-    options = to_plain(cfg.batch_size_find)
-    trainer = _tuning_trainer(cfg, output_dir)
+    output_dir, datamodule, model, options, trainer = _prepare(cfg, output_dir, "batch_size_find")
     configured = int(datamodule.batch_size)
     size = Tuner(trainer).scale_batch_size(model, datamodule=datamodule, batch_arg_name="batch_size", **options)
     result = {"batch_size": size, "configured": configured, "options": options,

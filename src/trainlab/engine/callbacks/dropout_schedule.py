@@ -23,6 +23,12 @@ from trainlab.engine.model_options import drop_path_modules, dropout_modules, se
 log = logging.getLogger(__name__)
 
 
+def _check_rate(section: str, key: str, value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"callbacks.{section}.{key} must be in [0, 1), got {value}")
+    return float(value)
+
+
 class _DropoutCallback(Callback):
     def __init__(self, drop_path: bool, peak: float):
         super().__init__()
@@ -73,13 +79,11 @@ class AdaptiveDropout(_DropoutCallback):
 
     def __init__(self, initial: float = 0.1, final: float = 0.6, epochs: int = 30, start_epoch: int = 0,
                  drop_path: bool = False):
-        for key, value in (("initial", initial), ("final", final)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"callbacks.adaptive_dropout.{key} must be in [0, 1), got {value}")
+        self.initial, self.final = _check_rate("adaptive_dropout", "initial", initial), \
+            _check_rate("adaptive_dropout", "final", final)
         if epochs < 1:
             raise ValueError(f"callbacks.adaptive_dropout.epochs must be >= 1, got {epochs}")
         super().__init__(drop_path, max(initial, final))
-        self.initial, self.final = float(initial), float(final)
         self.epochs, self.start_epoch = int(epochs), int(start_epoch)
 
     def p_at(self, epoch: int) -> float:
@@ -109,13 +113,11 @@ class LateDropout(_DropoutCallback):
     manifest_key = "late_dropout"
 
     def __init__(self, p: float = 0.8, start_step: int = 1000, before: float = 0.0, drop_path: bool = False):
-        for key, value in (("p", p), ("before", before)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"callbacks.late_dropout.{key} must be in [0, 1), got {value}")
+        self.p, self.before = _check_rate("late_dropout", "p", p), _check_rate("late_dropout", "before", before)
         if start_step < 0:
             raise ValueError(f"callbacks.late_dropout.start_step must be >= 0, got {start_step}")
         super().__init__(drop_path, max(p, before))
-        self.p, self.start_step, self.before = float(p), int(start_step), float(before)
+        self.start_step = int(start_step)
 
     def p_at(self, step: int) -> float:
         """The dropout rate at optimizer step ``step``."""
