@@ -30,8 +30,14 @@ def target_size(height: int, width: int, mode: str = "short_side", size: int = 7
     Args:
         height: Image height in pixels.
         width: Image width in pixels.
-        mode: ``"short_side"`` scales the short side to ``size`` (PaddleOCR's ``min``
-            limit); ``"long_side"`` scales the long side to ``size``.
+        mode: ``"short_side"`` scales the short side to ``size`` (up or down);
+            ``"long_side"`` scales the long side to ``size``; ``"min_side_limit"`` is
+            PaddleOCR's test-time ``DetResizeForTest`` with ``limit_type: min`` as RapidOCR
+            runs it (``rapidocr_onnxruntime`` 1.4: ``RapidOCR.preprocess`` then
+            ``DetPreProcess.resize``): an image whose long side exceeds ``max_side`` is first
+            reduced to it, then one whose short side is below ``size`` is enlarged to it;
+            otherwise the scale is kept. Each of those steps truncates the scaled sides to
+            integers before rounding them to ``multiple`` (Python's ``round``), as there.
         size: Target length of that side, in pixels.
         max_side: Cap on the long side after scaling, in pixels.
         multiple: Both sides are rounded to a multiple of this (the encoder's stride).
@@ -44,16 +50,32 @@ def target_size(height: int, width: int, mode: str = "short_side", size: int = 7
     """
     if height <= 0 or width <= 0 or size <= 0:
         raise ValueError(f"sizes must be positive, got image {height}x{width}, size {size}")
+    if mode == "min_side_limit":
+        return _min_side_limit(height, width, size, max_side, multiple)
     if mode == "short_side":
         scale = size / min(height, width)
     elif mode == "long_side":
         scale = size / max(height, width)
     else:
-        raise ValueError(f"resize mode must be 'short_side' or 'long_side', got {mode!r}")
+        raise ValueError(f"resize mode must be 'short_side', 'long_side' or 'min_side_limit', got {mode!r}")
     scale = min(scale, max_side / max(height, width))
     new_h = max(multiple, int(round(height * scale / multiple)) * multiple)
     new_w = max(multiple, int(round(width * scale / multiple)) * multiple)
     return new_h, new_w
+
+
+def _min_side_limit(height: int, width: int, size: int, max_side: int, multiple: int) -> tuple[int, int]:
+    """PaddleOCR/RapidOCR ``limit_type: min`` sizing (see :func:`target_size`)."""
+
+    def rescale(h: int, w: int, ratio: float) -> tuple[int, int]:
+        return (max(multiple, int(round(int(h * ratio) / multiple) * multiple)),
+                max(multiple, int(round(int(w * ratio) / multiple) * multiple)))
+
+    if max(height, width) > max_side:
+        height, width = rescale(height, width, max_side / max(height, width))
+    if min(height, width) < size:
+        return rescale(height, width, size / min(height, width))
+    return rescale(height, width, 1.0)
 
 
 def scale_points(points: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
