@@ -7,7 +7,8 @@ box score and candidate limits follow the authors' reference implementation
 
 Steps for one image:
 
-1. ``bitmap = prob_map > thresh``; external contours of the bitmap (at most
+1. ``bitmap = prob_map > thresh``, optionally dilated by a 2x2 kernel (``dilation``, as
+   PaddleOCR's ``DBPostProcess(use_dilation=True)``); contours of the bitmap (at most
    ``max_candidates``, largest first).
 2. Each contour gives a quad (``cv2.minAreaRect``) or, with ``use_polygon``, a
    simplified polygon (``cv2.approxPolyDP``).
@@ -42,6 +43,8 @@ class DBPostprocessConfig:
         use_polygon: Return simplified polygons instead of quads (curved text).
         score_mode: ``"fast"`` (mean over the quad) or ``"polygon"`` (mean over the contour).
         polygon_epsilon: ``approxPolyDP`` tolerance as a fraction of the contour perimeter.
+        dilation: Dilate the bitmap with a 2x2 kernel of ones before finding contours
+            (PaddleOCR's ``use_dilation``; joins characters split by one-pixel gaps).
     """
 
     thresh: float = 0.3
@@ -52,6 +55,7 @@ class DBPostprocessConfig:
     use_polygon: bool = False
     score_mode: str = "fast"
     polygon_epsilon: float = 0.002
+    dilation: bool = False
 
     def __post_init__(self) -> None:
         if self.score_mode not in {"fast", "polygon"}:
@@ -130,6 +134,8 @@ def db_postprocess(
     orig_h, orig_w = original_size
     scale = np.array([orig_w / map_w, orig_h / map_h])
     bitmap = (prob_map > config.thresh).astype(np.uint8)
+    if config.dilation:
+        bitmap = cv2.dilate(bitmap, np.ones((2, 2), dtype=np.uint8))
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     contours = sorted(contours, key=cv2.contourArea, reverse=True)[: config.max_candidates]
     regions = []
