@@ -79,3 +79,4 @@ def build_detector(architecture_name: str, **config: Any) -> nn.Module:
 def _import_builtin() -> None:
     # Architectures register themselves on import.
     from trainlab.tasks.text_detection.models import dbnet  # noqa: F401
+    from trainlab.tasks.text_detection.models import ppocr_det  # noqa: F401

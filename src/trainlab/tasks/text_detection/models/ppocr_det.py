@@ -1,0 +1,104 @@
+"""``ppocr_det``: PaddleOCR's pretrained PP-OCRv4 mobile text detector, fine-tunable in trainlab.
+
+Source: PaddleOCR PP-OCRv4 (``configs/det/PP-OCRv4/PP-OCRv4_mobile_det.yml``: PPLCNetV3
+x0.75 backbone, RSE-FPN neck, DB head, Apache-2.0), i.e. DBNet (Liao et al., AAAI 2020)
+trained by PaddlePaddle on Chinese and English documents and scenes. The weights come from
+the ONNX export that the PyPI package ``rapidocr-onnxruntime`` 1.4.x ships, converted to
+torch by :mod:`~trainlab.tasks.text_detection.models.ppocr_convert`.
+
+The network is fixed: ``model.encoder``, ``model.neck`` and ``model.head`` settings (other
+than ``head.postprocess``, which the DB family reads) do not apply to it and are ignored
+with a warning that names them, so ``model.architecture_name=ppocr_det`` can be switched on
+from any model config. It belongs to the DB family and predicts the probability map only
+(the exported network has no threshold branch), so the DB loss reduces to its
+probability-map term.
+
+Pre-processing: trainlab feeds RGB images normalised with the ImageNet statistics
+(:func:`~trainlab.tasks.text_detection.data.transforms.normalize`); PaddleOCR trained the
+detector on BGR images normalised with the same numbers applied in B, G, R order
+(``DecodeImage: img_mode BGR`` then ``NormalizeImage``). :class:`PPOCRDet` converts one into
+the other exactly (a channel flip and a per-channel affine map) before the network, so the
+same data pipeline serves every architecture. PaddleOCR's test-time resize is reproduced by
+the resize policy ``mode: min_side_limit`` (see
+:func:`~trainlab.tasks.text_detection.data.transforms.target_size`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainlab.tasks.text_detection.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from trainlab.tasks.text_detection.models.ppocr_convert import converted_ppocr_det
+from trainlab.tasks.text_detection.models.registry import register_architecture
+
+log = logging.getLogger(__name__)
+
+# PaddleOCR's NormalizeImage for the PP-OCRv4 detector, applied to the channels of a BGR image in order.
+PADDLE_MEAN = (0.485, 0.456, 0.406)
+PADDLE_STD = (0.229, 0.224, 0.225)
+
+
+class PPOCRDet(nn.Module):
+    """The converted PP-OCRv4 detector behind trainlab's input convention.
+
+    Args:
+        network: The converted detector (:func:`converted_ppocr_det`), taking Paddle-normalised
+            BGR images.
+        input_mean: Per-channel RGB mean that trainlab's normalisation subtracted (in ``[0, 1]``).
+        input_std: Per-channel RGB std that trainlab's normalisation divided by.
+
+    Input: ``(B, 3, H, W)`` float32 RGB images, ``(x / 255 - input_mean) / input_std``;
+    ``H`` and ``W`` multiples of 32.
+    Output: ``{"prob_map": (B, 1, H, W)}`` float32 text probabilities in ``[0, 1]``.
+    """
+
+    def __init__(self, network: nn.Module, input_mean: Sequence[float] = IMAGENET_MEAN,
+                 input_std: Sequence[float] = IMAGENET_STD):
+        super().__init__()
+        self.network = network
+        # Paddle channel k (B, G, R) = RGB channel 2 - k: x_paddle = x_rgb[2 - k] * scale[k] + shift[k].
+        rgb_mean = torch.tensor(input_mean, dtype=torch.float32).flip(0)
+        rgb_std = torch.tensor(input_std, dtype=torch.float32).flip(0)
+        paddle_mean = torch.tensor(PADDLE_MEAN, dtype=torch.float32)
+        paddle_std = torch.tensor(PADDLE_STD, dtype=torch.float32)
+        self.register_buffer("input_scale", (rgb_std / paddle_std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_shift", ((rgb_mean - paddle_mean) / paddle_std).view(1, 3, 1, 1), persistent=False)
+
+    def to_paddle_input(self, images: torch.Tensor) -> torch.Tensor:
+        """trainlab-normalised RGB ``(B, 3, H, W)`` to Paddle-normalised BGR ``(B, 3, H, W)``, float32."""
+        return images.flip(1) * self.input_scale + self.input_shift
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"prob_map": self.network(self.to_paddle_input(images))}
+
+
+def _settings(section: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keys of a config section that ask for something (``None``/``False`` ask for nothing)."""
+    return {k: v for k, v in (section or {}).items() if v is not None and v is not False}
+
+
+@register_architecture("ppocr_det", family="db")
+def build_ppocr_det(encoder: Mapping[str, Any] | None = None, neck: Mapping[str, Any] | None = None,
+                    head: Mapping[str, Any] | None = None) -> PPOCRDet:
+    """Build the PP-OCRv4 detector with its pretrained weights.
+
+    Args:
+        encoder: Ignored (the PPLCNetV3 backbone is fixed); settings in it are named in a warning.
+        neck: Ignored likewise (RSE-FPN).
+        head: Ignored likewise (DB head); ``postprocess`` never reaches here.
+
+    Raises:
+        PPOCRUnavailableError: ``onnx``, ``onnx2torch`` or ``rapidocr-onnxruntime`` is not
+            installed (the message says what to install).
+    """
+    ignored = [f"model.{name}.{key}={value}" for name, section in (("encoder", encoder), ("neck", neck), ("head", head))
+               for key, value in _settings(section).items()]
+    if ignored:
+        log.warning("ppocr_det is PaddleOCR's fixed PP-OCRv4 network; ignoring %s (use model=ppocr_det for a "
+                    "config without them)", ", ".join(ignored))
+    return PPOCRDet(converted_ppocr_det())
