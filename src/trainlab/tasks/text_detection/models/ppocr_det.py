@@ -6,10 +6,10 @@ trained by PaddlePaddle on Chinese and English documents and scenes. The weights
 the ONNX export that the PyPI package ``rapidocr-onnxruntime`` 1.4.x ships, converted to
 torch by :mod:`~trainlab.tasks.text_detection.models.ppocr_convert`.
 
-The network is fixed: ``model.encoder``, ``model.neck`` and ``model.head`` settings (other
-than ``head.postprocess``, which the DB family reads) do not apply to it and are ignored
-with a warning that names them, so ``model.architecture_name=ppocr_det`` can be switched on
-from any model config. It belongs to the DB family and predicts the probability map only
+The network is fixed: its one option is ``model.head.freeze_norm``; other ``model.encoder``,
+``model.neck`` and ``model.head`` settings (``head.postprocess`` aside, which the DB family
+reads) do not apply to it and are ignored with a warning that names them, so
+``model.architecture_name=ppocr_det`` can be switched on from any model config. It belongs to the DB family and predicts the probability map only
 (the exported network has no threshold branch), so the DB loss reduces to its
 probability-map term.
 
@@ -51,6 +51,10 @@ class PPOCRDet(nn.Module):
             BGR images.
         input_mean: Per-channel RGB mean that trainlab's normalisation subtracted (in ``[0, 1]``).
         input_std: Per-channel RGB std that trainlab's normalisation divided by.
+        freeze_norm: Keep every batch-norm layer in eval mode, also while training: the
+            running statistics stay PaddleOCR's and batches are normalised with them (the
+            scale and shift parameters still train). The backbone's and neck's batch-norms
+            are already folded into their convolutions; this concerns the three of the DB head.
 
     Input: ``(B, 3, H, W)`` float32 RGB images, ``(x / 255 - input_mean) / input_std``;
     ``H`` and ``W`` multiples of 32.
@@ -58,9 +62,10 @@ class PPOCRDet(nn.Module):
     """
 
     def __init__(self, network: nn.Module, input_mean: Sequence[float] = IMAGENET_MEAN,
-                 input_std: Sequence[float] = IMAGENET_STD):
+                 input_std: Sequence[float] = IMAGENET_STD, freeze_norm: bool = True):
         super().__init__()
         self.network = network
+        self.freeze_norm = freeze_norm
         # Paddle channel k (B, G, R) = RGB channel 2 - k: x_paddle = x_rgb[2 - k] * scale[k] + shift[k].
         rgb_mean = torch.tensor(input_mean, dtype=torch.float32).flip(0)
         rgb_std = torch.tensor(input_std, dtype=torch.float32).flip(0)
@@ -68,6 +73,15 @@ class PPOCRDet(nn.Module):
         paddle_std = torch.tensor(PADDLE_STD, dtype=torch.float32)
         self.register_buffer("input_scale", (rgb_std / paddle_std).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("input_shift", ((rgb_mean - paddle_mean) / paddle_std).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> PPOCRDet:
+        """Set training mode; with ``freeze_norm`` the batch-norm layers stay in eval mode."""
+        super().train(mode)
+        if self.freeze_norm:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
 
     def to_paddle_input(self, images: torch.Tensor) -> torch.Tensor:
         """trainlab-normalised RGB ``(B, 3, H, W)`` to Paddle-normalised BGR ``(B, 3, H, W)``, float32."""
@@ -90,15 +104,18 @@ def build_ppocr_det(encoder: Mapping[str, Any] | None = None, neck: Mapping[str,
     Args:
         encoder: Ignored (the PPLCNetV3 backbone is fixed); settings in it are named in a warning.
         neck: Ignored likewise (RSE-FPN).
-        head: Ignored likewise (DB head); ``postprocess`` never reaches here.
+        head: ``freeze_norm`` (bool, default true, see :class:`PPOCRDet`); other keys are
+            ignored likewise (``postprocess`` never reaches here).
 
     Raises:
         PPOCRUnavailableError: ``onnx``, ``onnx2torch`` or ``rapidocr-onnxruntime`` is not
             installed (the message says what to install).
     """
+    head = dict(head or {})
+    freeze_norm = bool(head.pop("freeze_norm", True))
     ignored = [f"model.{name}.{key}={value}" for name, section in (("encoder", encoder), ("neck", neck), ("head", head))
                for key, value in _settings(section).items()]
     if ignored:
         log.warning("ppocr_det is PaddleOCR's fixed PP-OCRv4 network; ignoring %s (use model=ppocr_det for a "
                     "config without them)", ", ".join(ignored))
-    return PPOCRDet(converted_ppocr_det())
+    return PPOCRDet(converted_ppocr_det(), freeze_norm=freeze_norm)
