@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 import timm
 import torch
 from torch import nn
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
+HUB_PROBE_TIMEOUT_S = 3.0  # seconds to wait for the Hugging Face hub before declaring it unreachable
 
 
 class EncoderError(RuntimeError):
@@ -30,15 +33,19 @@ class TimmEncoder(nn.Module):
         model_name: Any timm model that supports ``features_only=True`` and reaches stride
             32 (e.g. ``resnet18``, ``resnet50``, ``hrnet_w44``, ``convnext_tiny``,
             ``efficientnet_b3``).
-        pretrained: Load timm's pretrained weights (needs the weights in the local
-            Hugging Face / torch cache, or network access).
+        pretrained: Load timm's pretrained weights: timm's normal loading when the
+            Hugging Face hub is reachable; otherwise the copy in the local Hugging Face or
+            torch-hub cache; otherwise :class:`EncoderError` at once (no download retries).
         checkpoint: Path of a local state dict (``.pth``/``.pt``/``.safetensors``) to load
             into the encoder instead; takes precedence over ``pretrained``.
         drop_path_rate: Stochastic-depth rate, for models that support it.
+        with_stride2: Also return the stride-2 feature map first, when the model has one
+            (U-Net decoders such as CRAFT's use it; DB necks do not).
 
     Input: ``(B, 3, H, W)`` float32 images, ``H`` and ``W`` multiples of 32.
-    Output: a list of 4 tensors ``(B, C_i, H / s, W / s)`` for ``s`` in 4, 8, 16, 32;
-    channel counts are in :attr:`out_channels`.
+    Output: a list of tensors ``(B, C_i, H / s, W / s)`` for ``s`` in :attr:`strides`
+    (4, 8, 16, 32, with 2 first when ``with_stride2`` and available); channel counts are
+    in :attr:`out_channels`.
 
     Raises:
         EncoderError: unknown model name, no stride-4..32 features, or weights unavailable.
@@ -50,6 +57,7 @@ class TimmEncoder(nn.Module):
         pretrained: bool = False,
         checkpoint: str | None = None,
         drop_path_rate: float | None = None,
+        with_stride2: bool = False,
     ):
         super().__init__()
         if not timm.is_model(model_name):
@@ -59,6 +67,10 @@ class TimmEncoder(nn.Module):
         if drop_path_rate is not None:
             kwargs["drop_path_rate"] = drop_path_rate
         use_timm_weights = bool(pretrained) and not checkpoint
+        if use_timm_weights:
+            local = local_pretrained_file(model_name)
+            if local:
+                kwargs["pretrained_cfg_overlay"] = {"file": local}
         try:
             self.body = timm.create_model(model_name, features_only=True, pretrained=use_timm_weights, **kwargs)
         except Exception as error:  # timm raises assorted errors for offline downloads
@@ -78,6 +90,10 @@ class TimmEncoder(nn.Module):
                     f"{model_name!r} has feature strides {reductions}; DB-style necks need {list(PYRAMID_STRIDES)}"
                 )
             self.feature_indices.append(len(reductions) - 1 - reductions[::-1].index(stride))
+        self.strides = list(PYRAMID_STRIDES)
+        if with_stride2 and 2 in reductions:
+            self.feature_indices.insert(0, len(reductions) - 1 - reductions[::-1].index(2))
+            self.strides.insert(0, 2)
         self.out_channels = [channels[i] for i in self.feature_indices]
         self.model_name = model_name
         if checkpoint:
@@ -114,3 +130,67 @@ class TimmEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         features = self.body(images)
         return [features[i] for i in self.feature_indices]
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face hub (``$HF_ENDPOINT``) accepts a TCP connection within ``timeout`` seconds.
+
+    False at once when ``HF_HUB_OFFLINE`` is set. Name resolution is left to the system
+    resolver (it fails fast on machines without DNS).
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def cached_pretrained_file(model_name: str) -> str | None:
+    """Path of timm's default pretrained weights for ``model_name`` in the local caches, or None.
+
+    Looks in the Hugging Face cache (``model.safetensors`` or ``pytorch_model.bin`` of the
+    model's ``hf_hub_id``) and in the torch-hub cache (``<hub dir>/checkpoints/<file>`` of
+    its ``url``), where ``timm.create_model(pretrained=True)`` stores what it downloads.
+    """
+    config = timm.models.get_pretrained_cfg(model_name)
+    if config is None:
+        return None
+    if config.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            found = try_to_load_from_cache(config.hf_hub_id, filename)
+            if isinstance(found, str) and os.path.isfile(found):
+                return found
+    if config.url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(config.url).path).name
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def local_pretrained_file(model_name: str) -> str | None:
+    """Decide where timm's pretrained weights come from, without waiting on a dead network.
+
+    Returns:
+        None when the hub is reachable (timm loads normally, from its cache or the hub);
+        the cached file when it is not.
+
+    Raises:
+        EncoderError: the hub is unreachable (or ``HF_HUB_OFFLINE`` is set) and no cached copy
+            exists; the message says how to proceed offline.
+    """
+    if hub_reachable():
+        return None
+    cached = cached_pretrained_file(model_name)
+    if cached:
+        return cached
+    raise EncoderError(
+        f"model.encoder.pretrained=true, but the pretrained weights of {model_name!r} are not in the local cache "
+        "and the Hugging Face hub is unreachable (or HF_HUB_OFFLINE is set). Download them on a machine with "
+        f"network access (timm.create_model({model_name!r}, pretrained=True) fills the cache), or pass "
+        "model.encoder.checkpoint=<local .pth/.safetensors file>, or set model.encoder.pretrained=false."
+    )
