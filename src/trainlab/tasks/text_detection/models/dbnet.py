@@ -34,17 +34,28 @@ class DBNet(nn.Module):
         return self.head(self.neck(self.encoder(images)), with_threshold=with_threshold)
 
 
-@register_architecture("dbnet")
+DEFAULT_ENCODER = "resnet18"
+
+
+def timm_encoder(encoder: dict[str, Any] | None, default: str = DEFAULT_ENCODER, **extra: Any) -> TimmEncoder:
+    """A :class:`TimmEncoder` from the ``model.encoder`` config; ``model_name`` None means ``default``."""
+    options = dict(encoder or {})
+    options["model_name"] = options.get("model_name") or default
+    return TimmEncoder(**options, **extra)
+
+
+@register_architecture("dbnet", family="db", neck_keys=("inner_channels",), head_keys=("k",))
 def build_dbnet(encoder: dict[str, Any] | None = None, neck: dict[str, Any] | None = None,
                 head: dict[str, Any] | None = None) -> DBNet:
     """Build DBNet from config dicts.
 
     Args:
-        encoder: :class:`TimmEncoder` arguments (``model_name``, ``pretrained``, ``checkpoint``, ...).
+        encoder: :class:`TimmEncoder` arguments (``model_name``, ``pretrained``, ``checkpoint``, ...);
+            ``model_name`` None means ``resnet18``.
         neck: ``inner_channels`` (default 256).
         head: ``k`` (default 50).
     """
-    encoder_module = TimmEncoder(**(encoder or {}))
+    encoder_module = timm_encoder(encoder)
     neck_module = FPNNeck(encoder_module.out_channels, **(neck or {}))
     head_module = DBHead(neck_module.out_channels, **(head or {}))
     return DBNet(encoder_module, neck_module, head_module)

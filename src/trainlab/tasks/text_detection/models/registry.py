@@ -3,26 +3,38 @@
 Each architecture lives in its own file and registers a builder with
 :func:`register_architecture`; :func:`build_detector` is the single door in (the timm
 pattern: ``@register_model`` plus ``create_model``).
+
+The ``model.neck`` and ``model.head`` config sections are flat across architectures, like
+the family sections (see :mod:`trainlab.tasks.text_detection.family`): an architecture that
+declares its ``neck_keys``/``head_keys`` receives only those keys, and a key that no
+architecture declares is an error (a typo), so ``model.architecture_name=craft`` works from
+a config written for DBNet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from torch import nn
 
 _ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
 _FAMILY_OF: dict[str, str] = {}
+# Declared config keys per section ("neck", "head") and architecture; None: the whole section.
+_SECTION_KEYS: dict[str, dict[str, frozenset[str] | None]] = {"neck": {}, "head": {}}
 
 
-def register_architecture(name: str, family: str = "db") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering ``builder(**config) -> nn.Module`` under ``name``.
+def register_architecture(name: str, family: str = "db", neck_keys: Iterable[str] | None = None,
+                          head_keys: Iterable[str] | None = None) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering ``builder(encoder=dict, neck=dict, head=dict) -> nn.Module`` under ``name``.
 
     Args:
         name: The ``model.architecture_name`` value.
         family: Its detector family (targets, loss, post-processing), see
             :mod:`trainlab.tasks.text_detection.family`.
+        neck_keys: The ``model.neck`` keys the builder takes; others known to some
+            architecture are dropped before the call. None passes the section unfiltered.
+        head_keys: The same for ``model.head`` (``postprocess`` is never passed).
 
     Raises:
         ValueError: ``name`` is already registered.
@@ -33,9 +45,36 @@ def register_architecture(name: str, family: str = "db") -> Callable[[Callable[.
             raise ValueError(f"architecture {name!r} is already registered")
         _ARCHITECTURES[name] = builder
         _FAMILY_OF[name] = family
+        _SECTION_KEYS["neck"][name] = None if neck_keys is None else frozenset(neck_keys)
+        _SECTION_KEYS["head"][name] = None if head_keys is None else frozenset(head_keys)
         return builder
 
     return decorate
+
+
+def select_section(architecture_name: str, section: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keys of the flat ``model.<section>`` config that ``architecture_name`` takes.
+
+    Args:
+        architecture_name: A registered architecture.
+        section: ``"neck"`` or ``"head"``.
+        options: The config section.
+
+    Raises:
+        ValueError: unknown architecture, or a key that no architecture declares (the message
+            lists the keys this one takes).
+    """
+    _check(architecture_name)
+    options = dict(options or {})
+    own = _SECTION_KEYS[section][architecture_name]
+    if own is None:
+        return options
+    known = set().union(*(keys for keys in _SECTION_KEYS[section].values() if keys is not None))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown model.{section} option(s) {', '.join(unknown)}; "
+                         f"{architecture_name} takes: {', '.join(sorted(own)) or 'none'}")
+    return {k: v for k, v in options.items() if k in own}
 
 
 def architecture_family(architecture_name: str) -> str:
@@ -67,16 +106,22 @@ def build_detector(architecture_name: str, **config: Any) -> nn.Module:
 
     Args:
         architecture_name: e.g. ``"dbnet"``.
-        **config: Passed to the architecture's builder (``encoder``, ``neck``, ``head`` dicts).
+        **config: Passed to the architecture's builder: ``encoder``, ``neck``, ``head`` dicts;
+            ``neck`` and ``head`` are reduced to the keys the architecture declares
+            (:func:`select_section`).
 
     Raises:
-        ValueError: unknown name (the message lists the valid ones).
+        ValueError: unknown name (the message lists the valid ones), or an unknown
+            ``neck``/``head`` key.
     """
     _check(architecture_name)
+    for section in ("neck", "head"):
+        if section in config:
+            config[section] = select_section(architecture_name, section, config[section])
     return _ARCHITECTURES[architecture_name](**config)
 
 
 def _import_builtin() -> None:
     # Architectures register themselves on import.
-    from trainlab.tasks.text_detection.models import dbnet  # noqa: F401
+    from trainlab.tasks.text_detection.models import dbnet, dbnetpp  # noqa: F401
     from trainlab.tasks.text_detection.models import ppocr_det  # noqa: F401
