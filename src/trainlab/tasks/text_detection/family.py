@@ -130,4 +130,4 @@ def grid_values(family: DetectorFamily, tune_config: Mapping[str, Any]) -> list[
 
 def _import_builtin() -> None:
     # Families register themselves on import.
-    from trainlab.tasks.text_detection.families import db  # noqa: F401
+    from trainlab.tasks.text_detection.families import craft, db  # noqa: F401

@@ -123,5 +123,5 @@ def build_detector(architecture_name: str, **config: Any) -> nn.Module:
 
 def _import_builtin() -> None:
     # Architectures register themselves on import.
-    from trainlab.tasks.text_detection.models import dbnet, dbnetpp  # noqa: F401
+    from trainlab.tasks.text_detection.models import craft, dbnet, dbnetpp  # noqa: F401
     from trainlab.tasks.text_detection.models import ppocr_det  # noqa: F401
