@@ -145,4 +145,4 @@ def test_each_architecture_trains_on_real_receipts(mini_root, architecture, enco
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0], losses
+    assert losses[-1] < 0.85 * losses[0], losses
