@@ -11,8 +11,7 @@ import timm
 import torch
 from hydra import compose, initialize_config_module
 
-from trainlab.engine.optim import build_optimizer
-from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, collate
+from tests.text_detection.training_steps import losses_over_steps
 from trainlab.tasks.text_detection.data.icdar_format import read_split
 from trainlab.tasks.text_detection.models.asf import AdaptiveScaleFusion
 from trainlab.tasks.text_detection.models.encoder import EncoderError, TimmEncoder, cached_pretrained_file
@@ -133,16 +132,5 @@ def test_each_architecture_trains_on_real_receipts(mini_root, architecture, enco
     model = TextDetectionModule(architecture_name=architecture, encoder={"model_name": encoder},
                                 neck={"inner_channels": 64}, channels_last=False)
     records = read_split(mini_root / "images" / "train", mini_root / "annotations" / "train")[:2]
-    dataset = TextDetectionDataset(records, True, 192, resize={"size": 320, "max_side": 800},
-                                   augment={"crop": {}}, target_family=model.family.name)
-    batch = collate([dataset[0], dataset[1]])
-    model.train()
-    optimizer = build_optimizer(model, {"name": "adam", "lr": 1e-3})
-    losses = []
-    for _ in range(6):
-        loss = model.loss_fn(model(batch["image"]), batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = losses_over_steps(model, records, 192, {"size": 320, "max_side": 800}, steps=6, lr=1e-3)
     assert losses[-1] < 0.85 * losses[0], losses

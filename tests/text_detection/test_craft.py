@@ -10,8 +10,8 @@ import torch
 from shapely.geometry import Polygon
 
 from tests.conftest import shared_dataset
-from trainlab.engine.optim import build_optimizer
-from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, collate, read_image
+from tests.text_detection.training_steps import losses_over_steps
+from trainlab.tasks.text_detection.data.dataset import read_image
 from trainlab.tasks.text_detection.data.icdar_format import read_split
 from trainlab.tasks.text_detection.data.transforms import normalize, resize_image, scale_points, target_size
 from trainlab.tasks.text_detection.losses.craft_loss import CraftLoss, ohem_mse
@@ -325,16 +325,5 @@ def test_fine_tuning_the_official_weights_lowers_the_loss(mini_root):
     torch.manual_seed(0)
     model = TextDetectionModule(architecture_name="craft", pretrained_detector="craft_mlt_25k", channels_last=False)
     records = read_split(mini_root / "images" / "train", mini_root / "annotations" / "train")[:2]
-    dataset = TextDetectionDataset(records, True, 256, resize={"mode": "long_side", "size": 960, "max_side": 960},
-                                   augment={"crop": {}}, target_family="craft")
-    batch = collate([dataset[0], dataset[1]])
-    model.train()
-    optimizer = build_optimizer(model, {"name": "adam", "lr": 1e-4})
-    losses = []
-    for _ in range(4):
-        loss = model.loss_fn(model(batch["image"]), batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = losses_over_steps(model, records, 256, {"mode": "long_side", "size": 960, "max_side": 960}, steps=4, lr=1e-4)
     assert losses[-1] < 0.8 * losses[0], losses
