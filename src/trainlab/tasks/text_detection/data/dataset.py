@@ -68,8 +68,8 @@ class TextDetectionDataset(Dataset):
         target_family: Detector family whose training targets to build (``"db"``, ``"craft"``).
 
     Items (training): ``image`` ``(3, S, S)`` float32 normalised, plus the family's target
-    maps, each ``(S, S)`` float32 (DB: ``prob_map``, ``prob_mask``, ``thresh_map``,
-    ``thresh_mask``).
+    maps, float32: DB ``prob_map``, ``prob_mask``, ``thresh_map``, ``thresh_mask``, each
+    ``(S, S)``; CRAFT ``region_map``, ``affinity_map``, ``confidence_map``, each ``(S/2, S/2)``.
     Items (eval): ``image`` ``(3, h, w)`` float32 with ``h``, ``w`` multiples of 32,
     ``index`` (int), ``name`` (str), ``original_size`` ``(H, W)`` ints, ``regions`` (the
     ground-truth :class:`TextRegion` list, in original pixels).
