@@ -144,6 +144,11 @@ def test_round_trip_recovers_the_receipt_lines(mini_root):
     assert craft_round_trip(mini_root, "test", CraftPostprocessConfig(link_threshold=1.1)).hmean < 0.2
 
 
+def test_round_trip_on_icdar2015_words_with_dont_care():
+    result = craft_round_trip(shared_dataset("icdar2015"), "test")
+    assert result.hmean >= 0.9, result.summary()  # 0.944 on the first 40 images when written
+
+
 @pytest.mark.slow
 def test_round_trip_on_full_sroie_test_subset():
     result = craft_round_trip(shared_dataset("sroie2019"), "test")
@@ -325,5 +330,5 @@ def test_fine_tuning_the_official_weights_lowers_the_loss(mini_root):
     torch.manual_seed(0)
     model = TextDetectionModule(architecture_name="craft", pretrained_detector="craft_mlt_25k", channels_last=False)
     records = read_split(mini_root / "images" / "train", mini_root / "annotations" / "train")[:2]
-    losses = losses_over_steps(model, records, 256, {"mode": "long_side", "size": 960, "max_side": 960}, steps=4, lr=1e-4)
+    losses = losses_over_steps(model, records, 192, {"mode": "long_side", "size": 960, "max_side": 960}, steps=3, lr=1e-4)
     assert losses[-1] < 0.8 * losses[0], losses

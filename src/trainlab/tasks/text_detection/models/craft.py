@@ -13,6 +13,17 @@ Encoders: ``model.encoder.model_name`` None or ``vgg16_bn`` gives the paper's en
 official weights); any other timm name gives that timm ``features_only`` encoder, whose
 strides 32 to 4 (and 2 when it has one) feed the same decoder; when the decoder ends at
 stride 4 its output is upsampled bilinearly to stride 2 before the head.
+
+Preprocessing of the official demo (``test.py``, ``imgproc.py``) and how trainlab matches it:
+RGB input normalised by the ImageNet mean and standard deviation (the same as trainlab's
+``normalize``); the image scaled so that its long side is ``min(mag_ratio x long side,
+canvas_size)`` (1.5 and 1280 in the demo, 1.0 and 2560 in EasyOCR), then zero-padded to
+multiples of 32. The CRAFT experiments use ``data.resize`` ``{mode: long_side, size: 1280,
+max_side: 1280}``, which gives the same scale whenever ``1.5 x long side >= 1280`` (every image
+of the SROIE subset and of the embedded set); the differences are that trainlab rounds each
+side to the nearest multiple of 32 by resizing (an aspect change below 16 px) instead of
+padding, resizes with ``INTER_AREA`` when shrinking (the demo uses ``INTER_LINEAR``), and maps
+boxes back with pixel centres aligned.
 """
 
 from __future__ import annotations
