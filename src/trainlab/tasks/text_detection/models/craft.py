@@ -20,7 +20,8 @@ RGB input normalised by the ImageNet mean and standard deviation (the same as tr
 canvas_size)`` (1.5 and 1280 in the demo, 1.0 and 2560 in EasyOCR), then zero-padded to
 multiples of 32. The CRAFT experiments use ``data.resize`` ``{mode: long_side, size: 1280,
 max_side: 1280}``, which gives the same scale whenever ``1.5 x long side >= 1280`` (every image
-of the SROIE subset and of the embedded set); the differences are that trainlab rounds each
+of the embedded set, every SROIE test image, all but 2 of the 209 SROIE train images, which
+are upscaled to 1280 instead of 1.5x); the other differences are that trainlab rounds each
 side to the nearest multiple of 32 by resizing (an aspect change below 16 px) instead of
 padding, resizes with ``INTER_AREA`` when shrinking (the demo uses ``INTER_LINEAR``), and maps
 boxes back with pixel centres aligned.
