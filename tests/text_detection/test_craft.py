@@ -332,3 +332,18 @@ def test_fine_tuning_the_official_weights_lowers_the_loss(mini_root):
     records = read_split(mini_root / "images" / "train", mini_root / "annotations" / "train")[:2]
     losses = losses_over_steps(model, records, 192, {"mode": "long_side", "size": 960, "max_side": 960}, steps=3, lr=1e-4)
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_checkpoint_of_a_fine_tuned_craft_loads_without_the_weights_package(tmp_path, monkeypatch):
+    from trainlab.engine.checkpoint import load_module
+
+    model = TextDetectionModule(architecture_name="craft", pretrained_detector="craft_mlt_25k",
+                                head={"postprocess": {"link_threshold": 0.2, "line_gap": 1.0}})
+    checkpoint = {"hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}
+    model.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, tmp_path / "craft.ckpt")
+    # Rebuilding from the checkpoint must not look for the official weights again.
+    monkeypatch.setitem(craft_weights.OFFICIAL_CRAFT, "craft_mlt_25k", ("trainlab_no_such_package", "models/x.pth"))
+    loaded = load_module(tmp_path / "craft.ckpt")
+    assert loaded.family.name == "craft" and loaded.postprocess.line_gap == 1.0
+    torch.testing.assert_close(loaded.net.head[8].weight, model.net.head[8].weight)
