@@ -1,4 +1,9 @@
-"""``trainlab train [overrides] [-m]``: train from the Hydra config tree (``configs/train.yaml``)."""
+"""``trainlab train [overrides] [-m]``: train from the Hydra config tree (``configs/train.yaml``).
+
+With ``-m`` every combination of the swept values is a job (:mod:`trainlab.workflow.job`):
+``launcher=parallel n_jobs=K`` runs K at a time, ``resume_sweep=<folder>`` re-enters an
+earlier sweep, and a failed job does not stop the others (the command exits 1 at the end).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,10 @@ from trainlab.engine.console import quiet_third_party
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    from trainlab.engine.train import train
+    from trainlab.workflow.job import run_job
 
-    metrics = train(cfg)
-    monitor = cfg.get("optimized_metric")
-    return float(metrics[monitor]) if monitor and metrics.get(monitor) is not None else None
+    quiet_third_party()  # again: parallel jobs run in fresh worker processes
+    return run_job(cfg)
 
 
 def main(argv: list[str] | None = None) -> None:

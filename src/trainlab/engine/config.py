@@ -4,6 +4,10 @@ Resolvers (registered on import):
 
 - ``${trainlab_asset:<name>}``: absolute path of a folder shipped inside the package,
   e.g. ``${trainlab_asset:sroie_mini}`` for the embedded receipts.
+- ``${trainlab_safe_name:<text>}``: ``text`` made safe as one folder name;
+- ``${trainlab_sweep_dir:<existing or null>,<new>}`` and
+  ``${trainlab_job_dirname:<sweep dir>,<job number>,<job overrides>}``: the sweep layout
+  (:mod:`trainlab.engine.layout`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+
+from trainlab.engine.layout import job_dirname, safe_name, sweep_dir
 
 
 def asset_path(name: str) -> str:
@@ -32,8 +38,10 @@ def asset_path(name: str) -> str:
 
 def register_resolvers() -> None:
     """Register trainlab's OmegaConf resolvers (idempotent)."""
-    if not OmegaConf.has_resolver("trainlab_asset"):
-        OmegaConf.register_new_resolver("trainlab_asset", asset_path)
+    for name, function in (("trainlab_asset", asset_path), ("trainlab_safe_name", safe_name),
+                           ("trainlab_sweep_dir", sweep_dir), ("trainlab_job_dirname", job_dirname)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
 
 
 register_resolvers()

@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 import pickle
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig
 
 from trainlab.engine.callbacks.run_manifest import RunManifest
@@ -25,7 +26,7 @@ from trainlab.engine.io import atomic_write
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Train, tune on validation, and test one configured run.
 
     Args:
@@ -34,6 +35,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             ``paths``, and keys ``seed``, ``exp_name``, ``ckpt_path`` (resume),
             ``trust_checkpoint`` (unpickle the resumed checkpoint fully), ``test`` (evaluate
             the best checkpoint on the test split).
+        callbacks: Extra Lightning callbacks, run after the configured ones and the manifest
+            (e.g. a hyper-parameter search's pruning callback).
 
     Returns:
         Final metrics: ``val/*`` of the best epoch, ``test/*`` when tested.
@@ -45,9 +48,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = RunManifest(str(output_dir), config=to_plain(cfg), seed=cfg.seed, exp_name=cfg.exp_name)
+    manifest.record["resumed_from"] = cfg.get("ckpt_path")
     manifest.write()
     try:
-        metrics = _run(cfg, output_dir, manifest)
+        metrics = _run(cfg, output_dir, manifest, list(callbacks))
     except KeyboardInterrupt:
         manifest.finish("interrupted", "KeyboardInterrupt")
         raise
@@ -73,12 +77,12 @@ def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.Ligh
     return datamodule, model
 
 
-def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest) -> dict[str, Any]:
+def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest, extra_callbacks: list[Callback]) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model = build_data_and_model(cfg)
     manifest.update(data=datamodule.fingerprint())
 
-    callbacks = [*instantiate_group(cfg.get("callbacks")), manifest]
+    callbacks = [*instantiate_group(cfg.get("callbacks")), manifest, *extra_callbacks]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], _convert_="all"

@@ -2,7 +2,9 @@
 
 ``manifest.json`` (written atomically at start, after every epoch and at the end) holds:
 ``status`` (running / finished / failed / interrupted, with the error), ``exp_name``,
-``seed``, the resolved ``config``, ``git`` commit, package ``versions``, ``data``
+``seed``, ``started`` / ``ended`` / ``heartbeat`` (UTC ISO 8601, milliseconds), the ``pid``
+and ``host`` of the training process (so that a reader can tell a live run from one whose
+process died), ``resumed_from`` (checkpoint), the resolved ``config``, ``git`` commit, package ``versions``, ``data``
 fingerprint, ``params`` (total / trainable), ``hardware``, per-epoch ``history``
 (losses, validation metrics, learning rates, seconds), ``best`` checkpoint and score,
 ``tuned`` inference parameters and ``final`` metrics, and ``techniques``: what the config
@@ -10,12 +12,17 @@ does not show about the training techniques in use (schedule lengths derived fro
 EMA updates, skipped non-finite steps, dropout rate in use, model switches, precision,
 world size, deterministic mode), gathered from every callback and from the LightningModule
 that define ``manifest_summary()``. ``training_history.png`` is redrawn from the history
-after every epoch. Under DDP only global rank 0 writes.
+after every epoch. ``wall_seconds`` counts the whole training across resumptions (the time
+already spent travels in the checkpoint). During long epochs the manifest is rewritten at
+least every :attr:`RunManifest.heartbeat_seconds` so that ``heartbeat`` stays fresh. Under
+DDP only global rank 0 writes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -35,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _scalar(value: Any) -> Any:
@@ -58,6 +65,9 @@ class RunManifest(Callback):
     and closes the record with :meth:`finish`.
     """
 
+    #: Longest time (seconds) between two writes while batches run, which refreshes ``heartbeat``.
+    heartbeat_seconds = 60.0
+
     def __init__(self, output_dir: str, config: Mapping[str, Any] | None = None, seed: int | None = None,
                  exp_name: str | None = None, plot: bool = True):
         super().__init__()
@@ -71,7 +81,11 @@ class RunManifest(Callback):
             "seed": seed,
             "started": _now(),
             "ended": None,
+            "heartbeat": None,
             "wall_seconds": None,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "resumed_from": None,
             "config": dict(config or {}),
             "git": git_state(),
             "versions": package_versions(),
@@ -85,6 +99,8 @@ class RunManifest(Callback):
             "techniques": None,
         }
         self._start = time.monotonic()
+        self._last_write = self._start
+        self._seconds_before = 0.0  # training time of earlier segments of a resumed run
         self._epoch_start = None
         self._epoch_lrs: dict[str, float] = {}
 
@@ -93,12 +109,22 @@ class RunManifest(Callback):
         self.record.update(fields)
         self.write()
 
+    def wall_seconds(self) -> float:
+        """Seconds of training so far, earlier segments of a resumed run included."""
+        return self._seconds_before + time.monotonic() - self._start
+
     def write(self) -> None:
-        """Rewrite ``manifest.json`` (global rank 0 only)."""
+        """Rewrite ``manifest.json`` atomically, global rank 0 only (refreshes ``wall_seconds`` and ``heartbeat``)."""
         if rank_zero_only.rank != 0:
             return
-        self.record["wall_seconds"] = round(time.monotonic() - self._start, 1)
+        self._last_write = time.monotonic()
+        self.record["wall_seconds"] = round(self.wall_seconds(), 3)
+        self.record["heartbeat"] = _now()
         atomic_write_json(self.path, self.record)
+
+    def _beat(self) -> None:
+        if time.monotonic() - self._last_write >= self.heartbeat_seconds:
+            self.write()
 
     def collect_techniques(self, trainer: L.Trainer) -> dict[str, Any]:
         """Technique facts from the trainer, its callbacks and the module (``manifest_summary()``)."""
@@ -161,6 +187,15 @@ class RunManifest(Callback):
         self._update_techniques(trainer)
         self.write()
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self._beat()
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self._beat()
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self._beat()
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.monotonic()
         # The learning rates this epoch trains with (schedulers step at epoch end).
@@ -189,8 +224,9 @@ class RunManifest(Callback):
             self._draw()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": list(self.record["history"])}
+        return {"history": list(self.record["history"]), "wall_seconds": self.wall_seconds()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Resuming: keep the epochs already run, so the history covers the whole training.
+        # Resuming: keep the epochs already run and the time they took, so the record covers the whole training.
         self.record["history"] = list(state_dict.get("history", []))
+        self._seconds_before = float(state_dict.get("wall_seconds") or 0.0)
