@@ -1,9 +1,9 @@
 """The ``trainlab`` command: dispatches ``trainlab <command> [args]`` to one module per command.
 
-Hydra-driven commands (``train``, ``eval``, ``predict``, ``plot-lr``, ``lr-find``,
+Hydra-driven commands (``train``, ``eval``, ``predict``, ``tune``, ``plot-lr``, ``lr-find``,
 ``batch-size-find``) receive the remaining arguments as
 Hydra overrides (``key=value``, ``-m`` for multirun, ``--cfg job`` to print the config).
-Plain commands (``score``, ``average``) parse their own ``--flags`` with argparse. Command modules are
+Plain commands (``score``, ``average``, ``collect``, ``ablate``) parse their own ``--flags`` with argparse. Command modules are
 imported only when run, so ``trainlab score`` never imports torch.
 """
 
@@ -23,10 +23,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lr-find": ("trainlab.cli.lr_find", "main", "LR range test on the configured run: suggestion, PNG, JSON"),
     "batch-size-find": ("trainlab.cli.batch_size_find", "main", "largest batch size that trains: JSON"),
     "average": ("trainlab.cli.average", "main", "average checkpoints (files, or the last K epochs of a run)"),
+    "tune": ("trainlab.cli.tune", "main", "hyper-parameter search with Optuna (resumable, prunes bad trials)"),
+    "collect": ("trainlab.cli.collect", "main", "collect every run below a folder into one CSV table"),
+    "ablate": ("trainlab.cli.ablate", "main", "comparison table (mean ± std over seeds) and plots from collected runs"),
 }
 
 
-HYDRA_COMMANDS = {"train", "eval", "predict", "plot-lr", "lr-find", "batch-size-find"}
+HYDRA_COMMANDS = {"train", "eval", "predict", "tune", "plot-lr", "lr-find", "batch-size-find"}
 
 # Set for Hydra commands and inherited by the processes Lightning's DDP launcher starts: they
 # re-run this program with the overrides only (see _command_of).

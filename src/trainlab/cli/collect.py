@@ -1,0 +1,48 @@
+"""``trainlab collect <outputs dir> [-o results.csv]``: one row per run, from the run manifests.
+
+Walks the folder for ``manifest.json`` files (sweeps, single runs and search trials alike)
+and writes a CSV (atomically) with one row per run: status (finished / failed with its
+error / pruned / interrupted / running), the run's overrides as columns, final, best and
+last metrics, epochs, wall time and parameter count (:mod:`trainlab.workflow.collect`).
+Prints a one-line summary. Exit status: 0, or 2 for a missing folder, no run or an
+unreadable file (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PROG = "trainlab collect"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Collect every run below a folder into one CSV table.")
+    parser.add_argument("root", type=Path, help="folder of runs, e.g. outputs/<exp_name> or a sweep folder")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="CSV to write (default: <root>/results.csv)")
+    parser.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
+                        help="a 'running' run whose heartbeat is older than this is reported as interrupted "
+                             "(default: 3600)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from trainlab.engine.io import atomic_write_text
+    from trainlab.workflow.collect import collect
+    from trainlab.workflow.liveness import STALE_AFTER
+
+    try:
+        runs = collect(args.root, STALE_AFTER if args.stale_after is None else args.stale_after)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    output = args.output or args.root / "results.csv"
+    atomic_write_text(output, runs.to_csv(index=False))
+    counts = ", ".join(f"{n} {status}" for status, n in runs["status"].value_counts().items())
+    print(f"{len(runs)} runs ({counts}) -> {output}")
+    return 0

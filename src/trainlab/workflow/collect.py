@@ -1,0 +1,185 @@
+"""One table row per run: ``trainlab collect <outputs dir> [-o results.csv]``.
+
+Walks a folder for ``manifest.json`` files (written by
+:class:`~trainlab.engine.callbacks.run_manifest.RunManifest`) and makes one row per run:
+
+- ``run`` (folder relative to the collected root), ``run_dir`` (absolute), ``exp_name``;
+- ``status``: ``finished``, ``failed`` (with ``error``), ``pruned`` (search trials), or
+  ``interrupted``: stopped by the user, or a ``running`` record whose process is gone
+  (:func:`~trainlab.workflow.liveness.process_alive`); ``running`` only for live ones;
+- one column per command-line override of the run, from ``.hydra/overrides.yaml``, named by
+  its key and typed by Hydra's override parser (``optimizer.lr`` -> 0.001), and ``overrides``,
+  all of them as one string;
+- metrics: every ``final`` entry as is (``val/hmean``: the best checkpoint's score,
+  ``test/hmean``...), and for every metric of the per-epoch history ``best/<metric>``
+  (highest; lowest for names with ``loss``) and ``last/<metric>`` (last epoch);
+- ``seed``, ``epochs`` (epochs run), ``best_epoch``, ``wall_seconds``, ``params`` and
+  ``trainable_params``, ``started``, ``ended``, ``host``, ``resumed_from``, ``git_commit``;
+- ``mlflow/<metric>``: the last values logged to MLflow, when the run has an ``mlruns``
+  folder and :mod:`mlflow` is installed (it is not a trainlab dependency).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from trainlab.workflow.liveness import STALE_AFTER, process_alive
+
+log = logging.getLogger(__name__)
+
+#: Columns every row has, in this order; the override and metric columns follow.
+STANDARD_COLUMNS = [
+    "run", "status", "error", "exp_name", "seed", "epochs", "best_epoch", "wall_seconds", "params",
+    "trainable_params", "overrides", "started", "ended", "host", "resumed_from", "git_commit", "run_dir",
+]
+# Overrides that say where or how a run ran, not what it computed: no column of their own.
+_NOT_PARAMETERS = {"exp_name", "launcher", "n_jobs", "resume_sweep", "ckpt_path"}
+
+
+def find_manifests(root: str | Path) -> Iterator[Path]:
+    """Every ``manifest.json`` under ``root`` (``root`` itself may be a run folder), sorted by path."""
+    root = Path(root)
+    yield from sorted(root.rglob("manifest.json"))
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """``["optimizer.lr=0.001", "model=dbnet"]`` -> ``{"optimizer.lr": 0.001, "model": "dbnet"}``.
+
+    Values are typed by Hydra's override grammar; ``+key``/``++key`` count as ``key``, deletions
+    (``~key``) as ``None``. A line Hydra cannot parse keeps its text as the value.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    values: dict[str, Any] = {}
+    for line in overrides:
+        try:
+            override = parser.parse_override(str(line))
+        except Exception:
+            key, _, value = str(line).partition("=")
+            values[key.lstrip("+~")] = value
+            continue
+        key = override.get_key_element().lstrip("+~")
+        values[key] = None if override.is_delete() else override.value()
+    return values
+
+
+def _direction(name: str) -> str:
+    return "min" if "loss" in name else "max"
+
+
+def history_metrics(history: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """``best/<metric>`` and ``last/<metric>`` of every numeric ``train/*`` and ``val/*`` history entry."""
+    row: dict[str, float] = {}
+    names = sorted({k for h in history for k, v in h.items()
+                    if (k.startswith("train/") or k.startswith("val/")) and isinstance(v, (int, float))})
+    for name in names:
+        values = [float(h[name]) for h in history if isinstance(h.get(name), (int, float))]
+        if values:
+            row[f"best/{name}"] = min(values) if _direction(name) == "min" else max(values)
+            row[f"last/{name}"] = values[-1]
+    return row
+
+
+def run_status(manifest: Mapping[str, Any], stale_after: float = STALE_AFTER) -> tuple[str, str | None]:
+    """``(status, error)`` of a run; a ``running`` record whose process is gone becomes ``interrupted``."""
+    status, error = manifest.get("status") or "unknown", manifest.get("error")
+    if status == "running" and not process_alive(dict(manifest), stale_after):
+        return "interrupted", (f"process {manifest.get('pid')} on {manifest.get('host')} is gone "
+                               f"(last heartbeat {manifest.get('heartbeat')})")
+    return status, error
+
+
+def mlflow_metrics(run_dir: Path) -> dict[str, float]:
+    """Last logged value of every MLflow metric of the run's ``mlruns`` folder (``{}`` without one or without mlflow)."""
+    stores = [p for p in (run_dir / "mlruns", run_dir / "logs" / "mlruns") if p.is_dir()]
+    if not stores:
+        return {}
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        return {}
+    client = MlflowClient(tracking_uri=stores[0].resolve().as_uri())
+    experiments = client.search_experiments()
+    runs = client.search_runs([e.experiment_id for e in experiments], order_by=["attributes.start_time DESC"], max_results=1)
+    return {f"mlflow/{k}": float(v) for k, v in (runs[0].data.metrics.items() if runs else [])}
+
+
+def collect_run(manifest_path: Path, root: Path, stale_after: float = STALE_AFTER) -> dict[str, Any]:
+    """The row of the run whose manifest is ``manifest_path`` (see the module docstring for the columns).
+
+    Raises:
+        ValueError: the manifest or ``.hydra/overrides.yaml`` is not valid JSON / YAML (names the file).
+    """
+    run_dir = manifest_path.parent
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{manifest_path}:{error.lineno}: not valid JSON ({error.msg})") from error
+    overrides_path = run_dir / ".hydra" / "overrides.yaml"
+    try:
+        overrides = list(yaml.safe_load(overrides_path.read_text(encoding="utf-8")) or []) if overrides_path.is_file() else []
+    except yaml.YAMLError as error:
+        raise ValueError(f"{overrides_path}: not valid YAML ({error})") from error
+    status, error = run_status(manifest, stale_after)
+    history = manifest.get("history") or []
+    params = manifest.get("params") or {}
+    row: dict[str, Any] = {
+        "run": str(run_dir.relative_to(root)) if run_dir != root else run_dir.name,
+        "status": status,
+        "error": error,
+        "exp_name": manifest.get("exp_name"),
+        "seed": manifest.get("seed"),
+        "epochs": len(history),
+        "best_epoch": (manifest.get("best") or {}).get("epoch"),
+        "wall_seconds": manifest.get("wall_seconds"),
+        "params": params.get("total"),
+        "trainable_params": params.get("trainable"),
+        "overrides": " ".join(str(o) for o in overrides),
+        "started": manifest.get("started"),
+        "ended": manifest.get("ended"),
+        "host": manifest.get("host") or (manifest.get("hardware") or {}).get("hostname"),
+        "resumed_from": manifest.get("resumed_from"),
+        "git_commit": (manifest.get("git") or {}).get("commit"),
+        "run_dir": str(run_dir.resolve()),
+    }
+    for key, value in parse_overrides(overrides).items():
+        if key not in row and key not in _NOT_PARAMETERS and not key.startswith("hydra"):
+            row[key] = value
+    row.update({k: v for k, v in (manifest.get("final") or {}).items() if isinstance(v, (int, float))})
+    row.update(history_metrics(history))
+    row.update(mlflow_metrics(run_dir))
+    return row
+
+
+def collect(root: str | Path, stale_after: float = STALE_AFTER) -> pd.DataFrame:
+    """One row per run under ``root`` (columns: :data:`STANDARD_COLUMNS`, overrides, metrics).
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder, or holds no ``manifest.json``.
+        ValueError: a manifest or overrides file is unreadable (names the file).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder; give a folder of runs, e.g. outputs/<exp_name>")
+    rows = [collect_run(path, root, stale_after) for path in find_manifests(root)]
+    if not rows:
+        raise FileNotFoundError(f"{root}: no manifest.json below it; runs written by 'trainlab train' or "
+                                f"'trainlab tune' have one")
+    frame = pd.DataFrame(rows)
+    rest = [c for c in frame.columns if c not in STANDARD_COLUMNS]
+    parameters = [c for c in rest if "/" not in c]
+    metrics = sorted(c for c in rest if "/" in c)
+    return frame[STANDARD_COLUMNS + parameters + metrics]
+
+
+def parameter_columns(frame: pd.DataFrame) -> list[str]:
+    """The override columns of a collected table (neither standard nor metric columns)."""
+    return [c for c in frame.columns if c not in STANDARD_COLUMNS and "/" not in c]
