@@ -1,6 +1,6 @@
 """``trainlab batch-size-find [overrides]``: Lightning's batch-size finder on the configured run.
 
-Composes ``configs/tune.yaml`` (the training config plus ``batch_size_find`` options).
+Composes ``configs/tuner.yaml`` (the training config plus ``batch_size_find`` options).
 Writes ``batch_size_find.json`` in the run folder and prints the result as JSON. On CPU no
 out-of-memory error stops the search: ``batch_size_find.max_trials`` bounds it.
 """
@@ -16,7 +16,7 @@ import trainlab.engine.config  # noqa: F401  (registers the ${trainlab_asset:...
 from trainlab.engine.console import quiet_third_party
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="tune")
+@hydra.main(version_base="1.3", config_path="../configs", config_name="tuner")
 def _hydra_main(cfg: DictConfig) -> None:
     from trainlab.engine.tuning import find_batch_size
 

@@ -1,6 +1,6 @@
 """``trainlab lr-find [overrides]``: Lightning's LR range test on the configured run.
 
-Composes ``configs/tune.yaml`` (the training config plus ``lr_find`` options), so any
+Composes ``configs/tuner.yaml`` (the training config plus ``lr_find`` options), so any
 experiment and override applies. Writes ``lr_find.png`` (loss against LR, suggestion
 marked) and ``lr_find.json`` in the run folder and prints the suggestion as JSON.
 """
@@ -16,7 +16,7 @@ import trainlab.engine.config  # noqa: F401  (registers the ${trainlab_asset:...
 from trainlab.engine.console import quiet_third_party
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="tune")
+@hydra.main(version_base="1.3", config_path="../configs", config_name="tuner")
 def _hydra_main(cfg: DictConfig) -> None:
     from trainlab.engine.tuning import find_lr
 

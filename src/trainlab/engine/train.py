@@ -16,6 +16,7 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from trainlab.engine.callbacks.run_manifest import RunManifest
@@ -43,7 +44,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
 
     Raises:
         Whatever the run raised, after recording it in ``manifest.json`` as ``failed``
-        (or ``interrupted`` for KeyboardInterrupt).
+        (or ``interrupted`` for KeyboardInterrupt and SIGTERM).
     """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -52,8 +53,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
     manifest.write()
     try:
         metrics = _run(cfg, output_dir, manifest, list(callbacks))
-    except KeyboardInterrupt:
-        manifest.finish("interrupted", "KeyboardInterrupt")
+    except (KeyboardInterrupt, SIGTERMException) as stop:
+        manifest.finish("interrupted", type(stop).__name__)
         raise
     except BaseException as error:
         manifest.finish("failed", "".join(traceback.format_exception_only(type(error), error)).strip())
