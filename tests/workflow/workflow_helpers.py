@@ -1,0 +1,67 @@
+"""Helpers for the workflow tests that train for real: a tiny run recipe and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# One epoch on 2 embedded receipts at 192 px crops, 2 validation receipts, no test split: seconds per run.
+TINY = [
+    "data.limit_train=2",
+    "data.batch_size=2",
+    "data.val_split=0.1",
+    "data.image_size=192",
+    "data.resize.size=256",
+    "data.resize.max_side=512",
+    "model.neck.inner_channels=32",
+    "model.tune_postprocess.enabled=false",
+    "trainer.max_epochs=1",
+    "trainer.max_time=null",
+    "trainer.enable_model_summary=false",
+    "callbacks.rich_progress_bar=null",
+    "logger.tensorboard=null",
+    "test=false",
+]
+
+
+def command(*args: str) -> list[str]:
+    """The ``trainlab`` command line, as a user runs it."""
+    return [sys.executable, "-m", "trainlab", *args]
+
+
+def trainlab(*args: str, cwd: Path, expect: int = 0) -> subprocess.CompletedProcess:
+    """Run ``trainlab`` to the end and check its exit status."""
+    done = subprocess.run(command(*args), cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == expect, (f"trainlab {' '.join(args)} exited {done.returncode}:\n"
+                                       f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+    return done
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen:
+    """Start ``trainlab`` in the background; its output goes to ``<cwd>/background.log``."""
+    with open(cwd / "background.log", "w") as log:
+        process = subprocess.Popen(command(*args), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = cwd / "background.log"
+    return process
+
+
+def kill_when(process: subprocess.Popen, ready, timeout: float = 600) -> None:
+    """SIGKILL ``process`` as soon as ``ready()`` is true (as a crash or a preemption would)."""
+    begin = time.monotonic()
+    while not ready():
+        if process.poll() is not None or time.monotonic() - begin > timeout:
+            process.kill()
+            process.wait()
+            tail = process.log_path.read_text()[-4000:]
+            raise AssertionError(f"the process ended (exit {process.returncode}) or timed out before the moment "
+                                 f"to kill it:\n{tail}")
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+
+
+def read_manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text())
