@@ -118,10 +118,11 @@ def test_resume_sweep_refuses_a_missing_folder(tmp_path):
 
 
 def test_a_failing_job_is_recorded_and_the_others_finish_and_resume(tmp_path):
-    """Job 0 fails (a bad override value); job 1 is killed mid-training; re-running the command
-    fails job 0 again, resumes job 1 from its last.ckpt to the end, then exits 1."""
+    """Two jobs in parallel: job 0 fails (a bad override value) while job 1 trains on; the
+    sweep is killed during job 1's second epoch. Re-running the command (this time one job at
+    a time) fails job 0 again, resumes job 1 from its last.ckpt to the end, then exits 1."""
     args = ["train", "-m", "exp_name=faults", *TINY, "trainer.max_epochs=2", "optimizer.name=bogus,adam"]
-    first = start(*args, cwd=tmp_path)
+    first = start(*args, "launcher=parallel", "n_jobs=2", cwd=tmp_path)
     outputs = tmp_path / "outputs" / "faults"
     last = lambda: next(outputs.glob("*/1_optimizer.name=adam/checkpoints/last.ckpt"), None)  # noqa: E731
     kill_when(first, lambda: last() is not None)

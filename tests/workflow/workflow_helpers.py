@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,26 +43,35 @@ def trainlab(*args: str, cwd: Path, expect: int = 0) -> subprocess.CompletedProc
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
-    """Start ``trainlab`` in the background; its output goes to ``<cwd>/background.log``."""
+    """Start ``trainlab`` in the background, in a process group of its own (with the parallel
+    launcher's worker processes); its output goes to ``<cwd>/background.log``."""
     with open(cwd / "background.log", "w") as log:
-        process = subprocess.Popen(command(*args), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command(*args), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     process.log_path = cwd / "background.log"
     return process
 
 
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
 def kill_when(process: subprocess.Popen, ready, timeout: float = 600) -> None:
-    """SIGKILL ``process`` as soon as ``ready()`` is true (as a crash or a preemption would)."""
+    """SIGKILL the process group of ``process`` (started by :func:`start`) as soon as ``ready()``
+    is true, as a crash or a preemption would."""
     begin = time.monotonic()
     while not ready():
         if process.poll() is not None or time.monotonic() - begin > timeout:
-            process.kill()
-            process.wait()
+            _kill_group(process)
             tail = process.log_path.read_text()[-4000:]
             raise AssertionError(f"the process ended (exit {process.returncode}) or timed out before the moment "
                                  f"to kill it:\n{tail}")
         time.sleep(0.1)
-    process.kill()
-    process.wait()
+    _kill_group(process)
 
 
 def read_manifest(run_dir: Path) -> dict:

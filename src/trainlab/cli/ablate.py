@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     runs = pd.read_csv(args.results)
+    if "run_dir" in runs:  # relative to the CSV (as 'trainlab collect' writes them)
+        runs["run_dir"] = [str(args.results.parent / p) for p in runs["run_dir"].astype(str)]
     try:
         table = ablation_table(runs, args.metric, args.group_by, args.direction, args.status)
     except (KeyError, ValueError) as error:

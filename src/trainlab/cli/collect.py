@@ -1,7 +1,7 @@
 """``trainlab collect <outputs dir> [-o results.csv]``: one row per run, from the run manifests.
 
 Walks the folder for ``manifest.json`` files (sweeps, single runs and search trials alike)
-and writes a CSV (atomically) with one row per run: status (finished / failed with its
+and writes a CSV (atomically; ``run_dir`` relative to the CSV's folder) with one row per run: status (finished / failed with its
 error / pruned / interrupted / running), the run's overrides as columns, final, best and
 last metrics, epochs, wall time and parameter count (:mod:`trainlab.workflow.collect`).
 Prints a one-line summary. Exit status: 0, or 2 for a missing folder, no run or an
@@ -11,6 +11,7 @@ unreadable file (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     output = args.output or args.root / "results.csv"
+    # Run folders relative to the CSV, so that the CSV and the runs can move together.
+    runs["run_dir"] = [os.path.relpath(path, Path(output).resolve().parent) for path in runs["run_dir"]]
     atomic_write_text(output, runs.to_csv(index=False))
     counts = ", ".join(f"{n} {status}" for status, n in runs["status"].value_counts().items())
     print(f"{len(runs)} runs ({counts}) -> {output}")

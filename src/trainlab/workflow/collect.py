@@ -3,7 +3,8 @@
 Walks a folder for ``manifest.json`` files (written by
 :class:`~trainlab.engine.callbacks.run_manifest.RunManifest`) and makes one row per run:
 
-- ``run`` (folder relative to the collected root), ``run_dir`` (absolute), ``exp_name``;
+- ``run`` (folder relative to the collected root), ``run_dir`` (absolute here; the command
+  writes it relative to the CSV), ``exp_name``;
 - ``status``: ``finished``, ``failed`` (with ``error``), ``pruned`` (search trials), or
   ``interrupted``: stopped by the user, or a ``running`` record whose process is gone
   (:func:`~trainlab.workflow.liveness.process_alive`); ``running`` only for live ones;
@@ -40,7 +41,7 @@ STANDARD_COLUMNS = [
     "trainable_params", "overrides", "started", "ended", "host", "resumed_from", "git_commit", "run_dir",
 ]
 # Overrides that say where or how a run ran, not what it computed: no column of their own.
-_NOT_PARAMETERS = {"exp_name", "launcher", "n_jobs", "resume_sweep", "ckpt_path"}
+_NOT_PARAMETERS = {"exp_name", "launcher", "n_jobs", "resume_sweep", "ckpt_path", "paths.output_dir", "paths.output_root"}
 
 
 def find_manifests(root: str | Path) -> Iterator[Path]:
