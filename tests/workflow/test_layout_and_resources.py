@@ -98,6 +98,18 @@ def test_a_dead_process_is_told_from_a_live_one():
     now = "2999-01-01T00:00:00+00:00"  # a heartbeat from the future is never stale
     assert process_alive({"pid": os.getpid(), "host": host, "heartbeat": now})
     assert not process_alive({"pid": dead, "host": host, "heartbeat": now})
+    # Killed but not yet reaped by its parent (a zombie): dead.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert process_alive({"pid": child.pid, "host": host, "heartbeat": now})
+        child.kill()
+        deadline = time.monotonic() + 10
+        while process_alive({"pid": child.pid, "host": host, "heartbeat": now}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not process_alive({"pid": child.pid, "host": host, "heartbeat": now})
+    finally:
+        child.kill()
+        child.wait()
     # Another machine: judged by the heartbeat alone.
     assert process_alive({"pid": dead, "host": "elsewhere", "heartbeat": now})
     assert not process_alive({"pid": dead, "host": "elsewhere", "heartbeat": "2000-01-01T00:00:00+00:00"})

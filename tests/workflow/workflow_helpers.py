@@ -52,12 +52,20 @@ def start(*args: str, cwd: Path) -> subprocess.Popen:
     return process
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _kill_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGKILL the whole process group and wait until none of its processes is left."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     process.wait()
+    begin = time.monotonic()
+    while time.monotonic() - begin < timeout:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
 
 
 def kill_when(process: subprocess.Popen, ready, timeout: float = 600) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,16 +23,24 @@ STALE_AFTER = 3600.0
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine (signal 0 probes without sending)."""
+    """Whether a live process with this id exists on this machine.
+
+    Signal 0 probes without sending (``man 2 kill``); on Linux a zombie (state ``Z`` in
+    ``/proc/<pid>/stat``: dead, not yet reaped) counts as dead.
+    """
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by another user
-        return True
+        pass
     except (OSError, ValueError, TypeError):
         return False
-    return True
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except OSError:  # no /proc (macOS), or the process just ended
+        return not Path("/proc").is_dir()
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def heartbeat_age(heartbeat: str | None, now: datetime | None = None) -> float | None:
