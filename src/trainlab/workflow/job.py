@@ -41,12 +41,10 @@ def _metric(metrics: dict[str, Any] | None, name: str | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _launcher(hydra_cfg: Any) -> tuple[str, int]:
-    """(launcher target, concurrent jobs) of the running sweep."""
+def _concurrent_jobs(hydra_cfg: Any) -> int:
+    """Jobs of the running sweep that run at the same time on this machine (joblib's ``n_jobs``, else 1)."""
     launcher = hydra_cfg.launcher
-    target = str(launcher.get("_target_", ""))
-    n_jobs = int(launcher.get("n_jobs", 1) or 1) if "joblib" in target else 1
-    return target, n_jobs
+    return int(launcher.get("n_jobs", 1) or 1) if "joblib" in str(launcher.get("_target_", "")) else 1
 
 
 def run_job(cfg: DictConfig) -> float | None:
@@ -63,10 +61,10 @@ def run_job(cfg: DictConfig) -> float | None:
         JobFailed: a sweep job's training raised (single runs re-raise the original error).
         KeyboardInterrupt: the user stopped the run (recorded as ``interrupted``).
     """
-    from trainlab.engine.train import train
-
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
+        from trainlab.engine.train import train
+
         return _metric(train(cfg), cfg.get("optimized_metric"))
 
     output_dir = Path(cfg.paths.output_dir)
@@ -80,7 +78,9 @@ def run_job(cfg: DictConfig) -> float | None:
         with open_dict(cfg):
             cfg.ckpt_path = str(plan.checkpoint)
 
-    target, n_jobs = _launcher(hydra_cfg)
+    from trainlab.engine.train import train  # torch and Lightning: only for jobs that train
+
+    n_jobs = _concurrent_jobs(hydra_cfg)
     with contextlib.ExitStack() as stack:
         if n_jobs > 1:
             _share_machine(cfg, n_jobs, stack, name)
@@ -90,7 +90,7 @@ def run_job(cfg: DictConfig) -> float | None:
             log.error("%s failed:\n%s", name, traceback.format_exc())
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
             raise JobFailed(f"{name} failed: {message} (record: {output_dir / 'manifest.json'}); "
-                            f"the other jobs ran on") from None
+                            f"the other jobs of the sweep are not affected") from None
     return _metric(metrics, cfg.get("optimized_metric"))
 
 
