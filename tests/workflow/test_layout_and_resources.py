@@ -147,3 +147,23 @@ def test_gpu_slots_are_exclusive_and_freed_when_the_holder_dies(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_probe_jobs_use_every_swept_value_once():
+    from trainlab.workflow.sweep_check import probe_jobs
+
+    jobs = probe_jobs(["exp_name=x", "a=1,2,3", "b=x,y", "c=5"])
+    assert jobs == [["exp_name=x", "a=1", "b=x", "c=5"], ["exp_name=x", "a=2", "b=x", "c=5"],
+                    ["exp_name=x", "a=3", "b=x", "c=5"], ["exp_name=x", "a=1", "b=y", "c=5"]]
+
+
+def test_a_sweep_with_a_value_that_cannot_compose_does_not_start(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "trainlab", "train", "-m", "exp_name=bad", "optimizer=adam,nadam",
+                           "optimizer.lr=0.001,0.003", "data.limit_trian=2,3"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    output = done.stdout + done.stderr
+    assert "the sweep did not start" in output
+    assert "optimizer=nadam: In 'train': Could not find 'optimizer/nadam'" in output
+    assert "data.limit_trian=3" in output  # a key that is not in the config
+    assert not list((tmp_path / "outputs" / "bad").glob("*/*"))  # no job ran

@@ -113,6 +113,7 @@ def test_best_experiment_reproduces_the_trial_config(tmp_path):
     assert path.read_text().startswith("# @package _global_\n# Best trial 7.\n# Run it.\n")
     again, again_choices = compose_root("train", "experiment=s_best", config_dir=tmp_path / "configs")
     assert again_choices["optimizer"] == "adamw" and again.exp_name == "s_best"
+    assert trial.test is False and again.test is True  # trials skip the test split, the best run does not
     strip = lambda cfg: {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items()  # noqa: E731
                          if k not in ("hydra", "search", "exp_name", "test", "paths")}
     assert strip(again) == strip(trial)

@@ -85,7 +85,7 @@ def test_killed_search_resumes_its_study_and_writes_the_best_experiment(tmp_path
     composed = yaml.safe_load(shown.stdout)
     assert composed["model"]["loss"]["prob_weight"] == best["params"]["model.loss.prob_weight"]
     assert composed["data"]["limit_train"] == 2 and composed["trainer"]["max_epochs"] == 2
-    assert composed["exp_name"] == "loss_weight_best"
+    assert composed["exp_name"] == "loss_weight_best" and composed["test"] is True
     assert experiment.read_text().startswith("# @package _global_")
     assert len(pd.read_csv(folder / "trials.csv")) == 5
 

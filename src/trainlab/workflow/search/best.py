@@ -23,8 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainlab.engine.io import atomic_write_text
 
-# Keys of a trial config that describe the search or the run folder, not the recipe.
-NOT_RECIPE = {"search", "exp_name", "ckpt_path", "resume_sweep"}
+# Keys of a trial config that describe the search or the run folder, not the recipe
+# (``test``: trials skip the test split; the best experiment keeps the training default).
+NOT_RECIPE = {"search", "exp_name", "ckpt_path", "resume_sweep", "test"}
 NOT_RECIPE_PATHS = {"output_dir"}
 # Config groups that are not part of a recipe.
 NOT_RECIPE_GROUPS = {"experiment", "hparams_search", "launcher"}
