@@ -45,7 +45,7 @@ def test_plot_lr_draws_the_configured_schedule_without_training(tmp_path):
 def test_lr_find_writes_its_curve_and_suggestion(tmp_path):
     from trainlab.engine.tuning import find_lr
 
-    cfg = compose_root("tune", *SMALL, f"paths.output_dir={tmp_path}", "lr_find.num_training=6",
+    cfg = compose_root("tuner", *SMALL, f"paths.output_dir={tmp_path}", "lr_find.num_training=6",
                        "lr_find.min_lr=1e-5", "lr_find.max_lr=1e-1", "lr_find.early_stop_threshold=null")
     result = find_lr(cfg, tmp_path)
     assert len(result["lr"]) == 6 and result["lr"][0] == pytest.approx(1e-5, rel=0.01)
@@ -58,7 +58,7 @@ def test_lr_find_writes_its_curve_and_suggestion(tmp_path):
 def test_batch_size_find_doubles_until_its_cap(tmp_path):
     from trainlab.engine.tuning import find_batch_size
 
-    cfg = compose_root("tune", *SMALL, f"paths.output_dir={tmp_path}", "batch_size_find.init_val=1",
+    cfg = compose_root("tuner", *SMALL, f"paths.output_dir={tmp_path}", "batch_size_find.init_val=1",
                        "batch_size_find.max_trials=2", "batch_size_find.steps_per_trial=1")
     result = find_batch_size(cfg, tmp_path)
     assert result["batch_size"] == 4 and result["configured"] == 4  # 1 -> 2 -> 4, no out-of-memory on CPU
