@@ -145,7 +145,8 @@ def test_a_few_fine_tuning_steps_lower_the_loss_on_receipts(mini_root, tmp_path)
                                          limit_train=2, seed=0)
     datamodule.setup("fit")
     dataset = datamodule.dataset("train")
-    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("image", "prob_map", "prob_mask")}
+    items = [dataset[i] for i in range(2)]  # one augmented draw per item: image and targets match
+    batch = {k: torch.stack([item[k] for item in items]) for k in ("image", "prob_map", "prob_mask")}
     optimizer = torch.optim.Adam(module.parameters(), lr=3e-4)
 
     def loss() -> float:
