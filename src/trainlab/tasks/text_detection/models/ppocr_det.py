@@ -73,21 +73,33 @@ class PPOCRDet(nn.Module):
         paddle_std = torch.tensor(PADDLE_STD, dtype=torch.float32)
         self.register_buffer("input_scale", (rgb_std / paddle_std).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("input_shift", ((rgb_mean - paddle_mean) / paddle_std).view(1, 3, 1, 1), persistent=False)
+        self._hold_norm()
 
     def train(self, mode: bool = True) -> PPOCRDet:
         """Set training mode; with ``freeze_norm`` the batch-norm layers stay in eval mode."""
         super().train(mode)
+        self._hold_norm()
+        return self
+
+    def _hold_norm(self) -> None:
+        """Put the batch-norm layers in eval mode when ``freeze_norm`` is on.
+
+        Called by :meth:`train` and again at every training forward: Lightning does not call
+        ``train()`` at the start of a fit and restores each submodule's ``training`` flag
+        directly after validation, so an override of ``train()`` alone can be bypassed.
+        """
         if self.freeze_norm:
             for module in self.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
+                    module.training = False
 
     def to_paddle_input(self, images: torch.Tensor) -> torch.Tensor:
         """trainlab-normalised RGB ``(B, 3, H, W)`` to Paddle-normalised BGR ``(B, 3, H, W)``, float32."""
         return images.flip(1) * self.input_scale + self.input_shift
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.training:
+            self._hold_norm()
         return {"prob_map": self.network(self.to_paddle_input(images))}
 
 
