@@ -67,7 +67,7 @@ def test_bad_options_are_rejected():
         smooth_binary_targets(torch.zeros(2), 1.0)
     with pytest.raises(ValueError, match="focal alpha"):
         binary_focal_loss(torch.zeros(2), torch.zeros(2), alpha=1.5)
-    with pytest.raises(ValueError, match="model.loss.prob_loss must be one of bce, focal"):
+    with pytest.raises(ValueError, match="model.loss.prob_loss must be one of bce, focal, dice"):
         DBLoss(prob_loss="hinge")
     with pytest.raises(ValueError, match="model.loss.label_smoothing"):
         DBLoss(label_smoothing=-0.1)
@@ -94,3 +94,8 @@ def test_db_probability_term_options(logits_and_targets):
     outputs = {"prob_map": prob[:, None]}
     targets = {"prob_map": hard, "prob_mask": mask}
     torch.testing.assert_close(DBLoss(prob_loss="focal", prob_weight=1.0)(outputs, targets)["loss"], focal)
+    # dice (PaddleOCR's main_loss_type: DiceLoss): 1 - 2|P∩G| / (|P| + |G|) over the whole batch, no mining.
+    dice = DBLoss(prob_loss="dice", prob_weight=1.0)(outputs, targets)["loss"]
+    torch.testing.assert_close(dice, 1 - 2 * (prob * hard).sum() / (prob.sum() + hard.sum() + 1e-6))
+    masked = {"prob_map": hard, "prob_mask": (torch.arange(hard.shape[-1]) % 2).float().expand_as(hard)}
+    assert not torch.isclose(DBLoss(prob_loss="dice")(outputs, masked)["loss"], 5.0 * dice)

@@ -9,7 +9,12 @@ authors' reference implementation (MhLiao/DB ``L1BalanceCELoss``).
 Options of the probability-map term (defaults keep the paper's loss): ``prob_loss: focal``
 replaces its BCE by the focal loss (Lin et al. 2017) and ``label_smoothing`` smooths its
 targets (Szegedy et al. 2016); both come from :mod:`trainlab.engine.losses`. Hard-negative
-mining still selects the largest per-pixel losses.
+mining still selects the largest per-pixel losses. ``prob_loss: dice`` trains the probability
+map with the dice loss instead, as PaddleOCR's DB configs do (``DBLoss`` with
+``main_loss_type: DiceLoss``, e.g. ``configs/det/PP-OCRv4/PP-OCRv4_mobile_det.yml``): its
+``BalanceLoss`` multiplies a scalar dice by the mined pixel counts and divides by the same
+counts, so the term is the plain masked dice, and fine-tuning PaddleOCR's detectors with it
+keeps the objective they were trained with.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from torch import nn
 
 from trainlab.engine.losses import binary_focal_loss, smooth_binary_targets
 
-PROB_LOSSES = ("bce", "focal")
+PROB_LOSSES = ("bce", "focal", "dice")
 
 
 def balanced_bce_ohem(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
@@ -86,7 +91,9 @@ class DBLoss(nn.Module):
         binary_weight: Weight of the binary-map dice (alpha, 1).
         thresh_weight: Weight of the threshold-map L1 (beta, 10).
         negative_ratio: OHEM negatives per positive (3).
-        prob_loss: Probability-map term: ``bce`` (paper) or ``focal``.
+        prob_loss: Probability-map term: ``bce`` (paper, with OHEM), ``focal`` (with OHEM) or
+            ``dice`` (PaddleOCR's ``main_loss_type: DiceLoss``; no mining, ``negative_ratio``
+            unused).
         label_smoothing: Target smoothing of the probability-map term (0: none).
         focal_alpha: Focal-loss weight of positives (0.25, Lin et al. 2017); ``None``: unweighted.
         focal_gamma: Focal-loss exponent (2).
@@ -119,8 +126,12 @@ class DBLoss(nn.Module):
 
     def forward(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         prob = outputs["prob_map"][:, 0]
-        losses = {"loss_prob": balanced_bce_ohem(prob, targets["prob_map"], targets["prob_mask"], self.negative_ratio,
-                                                   **self.prob_options)}
+        if self.prob_options["prob_loss"] == "dice":
+            gt = smooth_binary_targets(targets["prob_map"], self.prob_options["label_smoothing"])
+            losses = {"loss_prob": dice_loss(prob, gt, targets["prob_mask"])}
+        else:
+            losses = {"loss_prob": balanced_bce_ohem(prob, targets["prob_map"], targets["prob_mask"],
+                                                       self.negative_ratio, **self.prob_options)}
         total = self.prob_weight * losses["loss_prob"]
         if "binary_map" in outputs:
             losses["loss_binary"] = dice_loss(outputs["binary_map"][:, 0], targets["prob_map"], targets["prob_mask"])
