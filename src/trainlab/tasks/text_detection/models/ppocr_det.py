@@ -11,7 +11,8 @@ The network is fixed: its one option is ``model.head.freeze_norm``; other ``mode
 reads) do not apply to it and are ignored with a warning that names them, so
 ``model.architecture_name=ppocr_det`` can be switched on from any model config. It belongs to the DB family and predicts the probability map only
 (the exported network has no threshold branch), so the DB loss reduces to its
-probability-map term.
+probability-map term; ``configs/model/ppocr_det.yaml`` makes that term the dice loss
+PaddleOCR trained the detector with (``prob_loss: dice``).
 
 Pre-processing: trainlab feeds RGB images normalised with the ImageNet statistics
 (:func:`~trainlab.tasks.text_detection.data.transforms.normalize`); PaddleOCR trained the
