@@ -97,5 +97,8 @@ def test_db_probability_term_options(logits_and_targets):
     # dice (PaddleOCR's main_loss_type: DiceLoss): 1 - 2|P∩G| / (|P| + |G|) over the whole batch, no mining.
     dice = DBLoss(prob_loss="dice", prob_weight=1.0)(outputs, targets)["loss"]
     torch.testing.assert_close(dice, 1 - 2 * (prob * hard).sum() / (prob.sum() + hard.sum() + 1e-6))
-    masked = {"prob_map": hard, "prob_mask": (torch.arange(hard.shape[-1]) % 2).float().expand_as(hard)}
-    assert not torch.isclose(DBLoss(prob_loss="dice")(outputs, masked)["loss"], 5.0 * dice)
+    odd = (torch.arange(hard.shape[-1]) % 2).float().expand_as(hard)  # the mask keeps every other column
+    expected_masked = 1 - 2 * (prob * hard * odd).sum() / ((prob * odd).sum() + (hard * odd).sum() + 1e-6)
+    masked = DBLoss(prob_loss="dice")(outputs, {"prob_map": hard, "prob_mask": odd})["loss"]
+    torch.testing.assert_close(masked, 5.0 * expected_masked)
+    assert not torch.isclose(masked, 5.0 * dice)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -174,8 +175,6 @@ def test_a_few_fine_tuning_steps_lower_the_loss_on_receipts(mini_root, tmp_path)
 def test_lightning_fit_keeps_the_batch_norm_statistics_with_freeze_norm(mini_root, tmp_path):
     # Lightning neither calls train() at the start of a fit nor after validation (it sets each
     # submodule's flag back directly), so freezing must hold through a real fit, sanity check included.
-    import lightning as L
-
     torch.manual_seed(0)
     module = TextDetectionModule("ppocr_det", resize=RAPIDOCR_RESIZE, optimizer={"name": "adam", "lr": 1e-3},
                                  tune_postprocess={"enabled": False})
