@@ -9,16 +9,17 @@ import pytest
 import torch
 
 from trainlab.engine.config import asset_path
+from trainlab.workflow.resources import threads_per_job
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # Under `pytest -n N` each worker, and every run it starts in a subprocess, uses one thread,
-    # so that N workers share the cores instead of oversubscribing them.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["MKL_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # Under `pytest -n N` each worker, and every run it starts in a subprocess, takes its share of
+    # the cores, as the jobs of a parallel sweep do, instead of oversubscribing them.
+    _threads = str(threads_per_job(int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _threads
+    torch.set_num_threads(int(_threads))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Real training on the embedded receipts: the commands end to end and resume.
 
-These tests train for real (tens of seconds to two minutes each on 2 CPU cores) and are
+These tests train for real (tens of seconds each on 2 CPU cores) and are
 marked ``slow``; ``pytest -m "not slow"`` skips them.
 """
 
