@@ -1,7 +1,10 @@
 """DBNet overfits two real receipts: the loss, targets and post-processing learn together.
 
-Trains for real (about two minutes on 2 CPU cores) and is marked ``slow``. It has its own file
-so that ``pytest -n 2`` runs it beside the other training tests.
+Trains for real (about two minutes on one CPU core) and is marked ``slow``. It has its own file
+so that ``pytest -n 2`` runs it beside the other training tests. The encoder is timm's
+MobileNetV3-Large (3.1 M parameters with the neck and head, as PaddleOCR's mobile DB detectors),
+which crosses the bar in about 70 steps at 1.4 s a step where resnet18 (11.3 M) needs about 80 at
+3.2 s.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_overfitting_two_real_receipts(mini_root):
-    """DBNet learns two real receipts: H-mean >= 0.8 on them within 120 steps (thresholds
-    picked from the usual grid, as training does on validation)."""
+    """DBNet (MobileNetV3 encoder) learns two real receipts: H-mean >= 0.8 on them within 120 steps
+    (thresholds picked from the usual grid, as training does on validation)."""
     L.seed_everything(0)
     records = [r for r in read_split(mini_root / "images" / "train", mini_root / "annotations" / "train")
                if r.name in ("X51006556656", "X51005442383")]
     resize = {"mode": "short_side", "size": 512, "max_side": 1024}
     train = TextDetectionDataset(records, True, 512, resize=resize, augment={"crop": {}})
     evaluation = TextDetectionDataset(records, False, resize=resize)
-    model = TextDetectionModule(neck={"inner_channels": 64}, resize=resize)
+    model = TextDetectionModule(encoder={"model_name": "mobilenetv3_large_100"}, neck={"inner_channels": 64},
+                                resize=resize)
     optimizer = build_optimizer(model, {"name": "adam", "lr": 3e-3})
     grid = tune_grid(model.family, model.postprocess, {"box_thresh": [0.3, 0.4, 0.5, 0.6], "unclip_ratio": [1.2, 1.4, 1.6, 1.8, 2.0]})
     best = 0.0
