@@ -1,10 +1,10 @@
 """DBNet overfits two real receipts: the loss, targets and post-processing learn together.
 
-Trains for real (about two minutes on one CPU core) and is marked ``slow``. It has its own file
-so that ``pytest -n 2`` runs it beside the other training tests. The encoder is timm's
-MobileNetV3-Large (3.1 M parameters with the neck and head, as PaddleOCR's mobile DB detectors),
-which crosses the bar in about 70 steps at 1.4 s a step where resnet18 (11.3 M) needs about 80 at
-3.2 s.
+Trains for real (about 100 s on one CPU core) and is marked ``slow``. It has its own file so
+that ``pytest -n 2`` runs it beside the other training tests. The encoder is timm's
+MobileNetV3-Large (the family of PaddleOCR's mobile DB detectors; 3.1 M parameters with the neck
+and head), which crosses the bar in about 70 steps at 1.4 s a step where resnet18 (11.3 M) needs
+about 80 at 3.2 s.
 """
 
 from __future__ import annotations
