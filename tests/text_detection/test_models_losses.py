@@ -101,3 +101,14 @@ def test_flat_family_options_reject_typos_and_pick_their_keys():
     model = TextDetectionModule(neck={"inner_channels": 32}, head={"postprocess": {"unclip_ratio": 1.7}},
                                 loss={"thresh_weight": 5.0})
     assert model.family.name == "db" and model.postprocess.unclip_ratio == 1.7 and model.loss_fn.thresh_weight == 5.0
+
+
+def test_postprocess_override_keeps_the_rest_and_rejects_typos():
+    from trainlab.tasks.text_detection.module import TextDetectionModule
+
+    model = TextDetectionModule(neck={"inner_channels": 32}, head={"postprocess": {"unclip_ratio": 1.7, "thresh": 0.25}})
+    model.override_postprocess({"box_thresh": 0.45, "text_threshold": 0.9})  # a CRAFT key: not this family's
+    assert (model.postprocess.box_thresh, model.postprocess.unclip_ratio, model.postprocess.thresh) == (0.45, 1.7, 0.25)
+    with pytest.raises(ValueError, match="unknown postprocess option\\(s\\) box_tresh; the db family takes: .*box_thresh"):
+        model.override_postprocess({"box_tresh": 0.6})
+    assert model.postprocess.box_thresh == 0.45

@@ -30,7 +30,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     model = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
     if cfg.postprocess:
-        model.postprocess = type(model.postprocess)(**{**model.postprocess.to_dict(), **to_plain(cfg.postprocess)})
+        model.override_postprocess(to_plain(cfg.postprocess))
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.resize = dict(to_plain(cfg.resize)) if cfg.resize else dict(model.resize)
     datamodule.setup("test")

@@ -30,7 +30,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     model = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
     if cfg.postprocess:
-        model.postprocess = type(model.postprocess)(**{**model.postprocess.to_dict(), **to_plain(cfg.postprocess)})
+        model.override_postprocess(to_plain(cfg.postprocess))
     use_gpu = cfg.accelerator in {"auto", "gpu"} and torch.cuda.is_available()
     model = model.to("cuda" if use_gpu else "cpu")
     inputs = list_inputs(cfg.input)

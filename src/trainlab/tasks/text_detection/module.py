@@ -247,6 +247,20 @@ class TextDetectionModule(TrainlabModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint["trainlab"]["postprocess"] = self.postprocess.to_dict()
 
+    def override_postprocess(self, overrides: Mapping[str, Any]) -> None:
+        """Replace some decoding parameters (e.g. given on the command line), keeping the others.
+
+        Args:
+            overrides: Parameter name -> value, flat as in ``model.head.postprocess``; keys of
+                another family (e.g. CRAFT's ``text_threshold`` for a DB model) are ignored.
+
+        Raises:
+            ValueError: a key that no detector family knows (a typo); the message lists the keys
+                of this model's family.
+        """
+        chosen = select_options(self.family, overrides, "postprocess")
+        self.postprocess = self.family.postprocess_config(**{**self.postprocess.to_dict(), **chosen})
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("trainlab", {}).get("postprocess")
         if saved:
