@@ -70,4 +70,4 @@ def test_default_experiment_instantiates_on_the_embedded_data():
     model = hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
     optimizer = build_optimizer(model, model.optimizer_config)
     assert build_scheduler(optimizer, model.scheduler_config)["interval"] == "epoch"
-    assert model.postprocess.unclip_ratio == 2.0
+    assert (model.postprocess.box_thresh, model.postprocess.unclip_ratio) == (0.4, 1.2)
