@@ -37,7 +37,7 @@ def test_tax_codes_are_annotated_both_ways_and_rewritten(conventions, receipts):
     assert joined and pairs, "the embedded train receipts hold both conventions"
 
     for rec, (left, right) in pairs:
-        assert conventions.PATTERNS[0].left(rec.regions[left].transcription.strip())
+        assert pattern.left(rec.regions[left].transcription.strip())
         assert rec.regions[right].transcription.strip() in {"SR", "S", "ZR", "Z", "ZRL", "T"}
         merged = conventions.rewrite(rec.regions, pattern, "joined")
         assert len(merged) < len(rec.regions)
@@ -51,8 +51,9 @@ def test_tax_codes_are_annotated_both_ways_and_rewritten(conventions, receipts):
     cut = conventions.rewrite(rec.regions, pattern, "apart")
     n_joined = sum(bool(pattern.joined.fullmatch(r.transcription.strip())) for r in rec.regions)
     assert len(cut) == len(rec.regions) + n_joined
-    price, code = next((a, b) for a, b in zip(cut, cut[1:]) if pattern.left(a.transcription) and b.transcription in
-                       {"SR", "S", "ZR", "Z", "ZRL", "T"})
+    price, code = conventions.rewrite([region], pattern, "apart")  # the cut of this one joined box
+    assert f"{price.transcription} {code.transcription}" == " ".join(region.transcription.split())
+    assert pattern.left(price.transcription) and pattern.right(code.transcription)
     assert price.points[:, 0].max() <= code.points[:, 0].min() + 1e-6  # left segment, then right segment
     assert region.points[:, 0].min() - 1e-6 <= price.points[:, 0].min()
     assert code.points[:, 0].max() <= region.points[:, 0].max() + 1e-6
