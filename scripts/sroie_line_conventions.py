@@ -20,19 +20,27 @@ the left box's right edge to the right box's left edge is below three heights (a
 aligned far from its label is not a pair). Scoring: ICDAR 2015 Task 4.1 protocol
 (:func:`trainlab.tasks.text_detection.metrics.icdar2015.evaluate_dataset`).
 
+3. With ``--write DIR``: a copy of the data set whose training ground truth follows the
+   training split's majority convention for every pattern (test ground truth unchanged, images
+   linked), to train a detector on labels that split lines one way only:
+   ``trainlab train experiment=ppocr_det_sroie data.root=DIR``.
+
 Usage:
-    python scripts/sroie_line_conventions.py [--root ../shared/data/sroie2019]
+    python scripts/sroie_line_conventions.py [--root ../shared/data/sroie2019] [--write DIR]
 
 The root holds ``images/{train,test}`` and ``annotations/{train,test}`` (ICDAR txt).
 
 Raises:
     FileNotFoundError: the root lacks a split's images or annotations.
+    FileExistsError: ``--write`` names a folder that already holds ``annotations/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,7 +49,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from trainlab.tasks.text_detection.data.icdar_format import read_split
+from trainlab.engine.io import atomic_write_text
+from trainlab.tasks.text_detection.data.icdar_format import format_result_line, read_split
 from trainlab.tasks.text_detection.metrics.icdar2015 import evaluate_dataset
 from trainlab.tasks.text_detection.types import TextRegion
 
@@ -155,9 +164,53 @@ def rewrite(regions: Sequence[TextRegion], pattern: Pattern, convention: str) ->
     return out
 
 
+def write_normalized_root(root: str | os.PathLike, out: str | os.PathLike, conventions: dict[str, str]) -> int:
+    """Copy the data set to ``out`` with its training ground truth rewritten to ``conventions``.
+
+    ``out/images/{train,test}`` are symbolic links to the root's image folders;
+    ``out/annotations/test`` is a byte copy of the original; each ``out/annotations/train``
+    file holds the image's regions after :func:`rewrite` with every pattern in turn, as ICDAR
+    txt lines (integer vertex coordinates in pixels, then the transcription).
+
+    Args:
+        root: Data set root with ``images/{train,test}`` and ``annotations/{train,test}``.
+        out: New folder (created).
+        conventions: Pattern name to ``"joined"`` or ``"apart"``, for every pattern in
+            :data:`PATTERNS`.
+
+    Returns:
+        The number of training regions written.
+
+    Raises:
+        FileExistsError: ``out`` already holds ``annotations/``.
+        KeyError: ``conventions`` lacks a pattern.
+        FileNotFoundError: the root lacks a split's images or annotations.
+    """
+    root, out = os.path.abspath(root), os.path.abspath(out)
+    if os.path.exists(os.path.join(out, "annotations")):
+        raise FileExistsError(f"{out} already holds annotations/; choose a new folder")
+    records = read_split(f"{root}/images/train", f"{root}/annotations/train")
+    os.makedirs(f"{out}/images", exist_ok=True)
+    for split in ("train", "test"):
+        if not os.path.isdir(f"{root}/images/{split}"):
+            raise FileNotFoundError(f"image folder not found: {root}/images/{split}")
+        os.symlink(f"{root}/images/{split}", f"{out}/images/{split}", target_is_directory=True)
+    shutil.copytree(f"{root}/annotations/test", f"{out}/annotations/test")
+    written = 0
+    for record in records:
+        regions = list(record.regions)
+        for pattern in PATTERNS:
+            regions = rewrite(regions, pattern, conventions[pattern.name])
+        lines = [f"{format_result_line(r.points)},{r.transcription.strip()}" for r in regions]
+        atomic_write_text(f"{out}/annotations/train/{record.annotation_path.name}", "\n".join(lines) + "\n")
+        written += len(regions)
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="../shared/data/sroie2019")
+    parser.add_argument("--write", metavar="DIR", help="also write the data set with train labels in the majority convention")
     args = parser.parse_args()
     splits = {s: read_split(f"{args.root}/images/{s}", f"{args.root}/annotations/{s}") for s in ("train", "test")}
 
@@ -194,6 +247,11 @@ def main() -> None:
             ceiling.add_row(name, convention, split, f"{result.precision:.4f}", f"{result.recall:.4f}",
                             f"{result.hmean:.4f}")
     console.print(ceiling)
+
+    if args.write:
+        written = write_normalized_root(args.root, args.write, majority)
+        console.print(f"wrote {args.write}: {written} training regions "
+                      f"(originally {sum(len(rec.regions) for rec in splits['train'])}), conventions {majority}")
 
 
 if __name__ == "__main__":

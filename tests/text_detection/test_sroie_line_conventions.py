@@ -71,3 +71,34 @@ def test_rewritten_ground_truth_scores_below_one(conventions, receipts):
         assert 0.9 < result.hmean < 1.0
     with pytest.raises(ValueError, match="convention"):
         conventions.rewrite(receipts[0].regions, pattern, "other")
+
+
+def test_written_root_reads_back_with_the_rewritten_training_labels(conventions, receipts, mini_root, tmp_path):
+    """--write: train labels rewritten per pattern and readable again; test labels and images untouched."""
+    choice = {p.name: ("joined" if p.name == "label | colon" else "apart") for p in conventions.PATTERNS}
+    out = tmp_path / "normalized"
+    written = conventions.write_normalized_root(mini_root, out, choice)
+
+    expected = {}
+    for rec in receipts:
+        regions = list(rec.regions)
+        for pattern in conventions.PATTERNS:
+            regions = conventions.rewrite(regions, pattern, choice[pattern.name])
+        expected[rec.name] = regions
+    assert written == sum(len(r) for r in expected.values())
+    assert written != sum(len(rec.regions) for rec in receipts), "the embedded receipts hold patterns to rewrite"
+
+    back = read_split(out / "images" / "train", out / "annotations" / "train")
+    assert [rec.name for rec in back] == [rec.name for rec in receipts]
+    for rec in back:
+        want = expected[rec.name]
+        assert [r.transcription for r in rec.regions] == [r.transcription.strip() for r in want]
+        for got, ref in zip(rec.regions, want):
+            assert abs(got.points - ref.points).max() <= 0.5  # integer coordinates, rounded
+    for original in (mini_root / "annotations" / "test").iterdir():
+        assert (out / "annotations" / "test" / original.name).read_bytes() == original.read_bytes()
+    assert sorted(p.name for p in (out / "images" / "test").iterdir()) == \
+        sorted(p.name for p in (mini_root / "images" / "test").iterdir())
+
+    with pytest.raises(FileExistsError, match="already holds annotations"):
+        conventions.write_normalized_root(mini_root, out, choice)
