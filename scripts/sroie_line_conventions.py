@@ -189,11 +189,12 @@ def write_normalized_root(root: str | os.PathLike, out: str | os.PathLike, conve
     root, out = os.path.abspath(root), os.path.abspath(out)
     if os.path.exists(os.path.join(out, "annotations")):
         raise FileExistsError(f"{out} already holds annotations/; choose a new folder")
+    for folder in ("images/train", "images/test", "annotations/test"):  # before anything is written
+        if not os.path.isdir(f"{root}/{folder}"):
+            raise FileNotFoundError(f"folder not found: {root}/{folder}")
     records = read_split(f"{root}/images/train", f"{root}/annotations/train")
     os.makedirs(f"{out}/images", exist_ok=True)
     for split in ("train", "test"):
-        if not os.path.isdir(f"{root}/images/{split}"):
-            raise FileNotFoundError(f"image folder not found: {root}/images/{split}")
         os.symlink(f"{root}/images/{split}", f"{out}/images/{split}", target_is_directory=True)
     shutil.copytree(f"{root}/annotations/test", f"{out}/annotations/test")
     written = 0

@@ -102,3 +102,12 @@ def test_written_root_reads_back_with_the_rewritten_training_labels(conventions,
 
     with pytest.raises(FileExistsError, match="already holds annotations"):
         conventions.write_normalized_root(mini_root, out, choice)
+
+
+def test_writing_from_a_root_without_test_images_writes_nothing(conventions, tmp_path):
+    root = tmp_path / "root"
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "annotations" / "train").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="images/test"):
+        conventions.write_normalized_root(root, tmp_path / "out", {})
+    assert not (tmp_path / "out").exists()
