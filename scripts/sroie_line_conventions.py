@@ -185,6 +185,7 @@ def write_normalized_root(root: str | os.PathLike, out: str | os.PathLike, conve
         FileExistsError: ``out`` already holds ``annotations/``.
         KeyError: ``conventions`` lacks a pattern.
         FileNotFoundError: the root lacks a split's images or annotations.
+        OSError: the file system refuses symbolic links (the image folders are linked, not copied).
     """
     root, out = os.path.abspath(root), os.path.abspath(out)
     if os.path.exists(os.path.join(out, "annotations")):
