@@ -183,8 +183,9 @@ def write_normalized_root(root: str | os.PathLike, out: str | os.PathLike, conve
 
     Raises:
         FileExistsError: ``out`` already holds ``annotations/``.
-        KeyError: ``conventions`` lacks a pattern.
         FileNotFoundError: the root lacks a split's images or annotations.
+        ValueError: ``conventions`` lacks a pattern or gives one a value other than
+            ``"joined"`` or ``"apart"``.
         OSError: the file system refuses symbolic links (the image folders are linked, not copied).
     """
     root, out = os.path.abspath(root), os.path.abspath(out)
@@ -193,6 +194,10 @@ def write_normalized_root(root: str | os.PathLike, out: str | os.PathLike, conve
     for folder in ("images/train", "images/test", "annotations/test"):  # before anything is written
         if not os.path.isdir(f"{root}/{folder}"):
             raise FileNotFoundError(f"folder not found: {root}/{folder}")
+    for pattern in PATTERNS:
+        if conventions.get(pattern.name) not in ("joined", "apart"):
+            raise ValueError(f"conventions[{pattern.name!r}] must be 'joined' or 'apart', "
+                             f"got {conventions.get(pattern.name)!r}")
     records = read_split(f"{root}/images/train", f"{root}/annotations/train")
     os.makedirs(f"{out}/images", exist_ok=True)
     for split in ("train", "test"):

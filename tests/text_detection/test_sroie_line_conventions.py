@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -110,4 +111,14 @@ def test_writing_from_a_root_without_test_images_writes_nothing(conventions, tmp
     (root / "annotations" / "train").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="images/test"):
         conventions.write_normalized_root(root, tmp_path / "out", {})
+    assert not (tmp_path / "out").exists()
+
+
+def test_writing_with_an_incomplete_convention_choice_writes_nothing(conventions, mini_root, tmp_path):
+    choice = {p.name: "apart" for p in conventions.PATTERNS[1:]}
+    with pytest.raises(ValueError, match=re.escape(conventions.PATTERNS[0].name)):
+        conventions.write_normalized_root(mini_root, tmp_path / "out", choice)
+    choice[conventions.PATTERNS[0].name] = "both"
+    with pytest.raises(ValueError, match="'both'"):
+        conventions.write_normalized_root(mini_root, tmp_path / "out", choice)
     assert not (tmp_path / "out").exists()
