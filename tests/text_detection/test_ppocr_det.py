@@ -211,9 +211,10 @@ def test_zero_shot_hmean_on_the_embedded_test_receipts(mini_root):
 def test_other_model_sections_are_ignored_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING):
         build_detector("ppocr_det", encoder={"model_name": "resnet18", "pretrained": False, "checkpoint": None},
-                       neck={"inner_channels": 256}, head={"k": 50})
+                       neck={"inner_channels": 256}, head={"k": 50, "channels": 24})
     assert "model.encoder.model_name=resnet18" in caplog.text and "model.neck.inner_channels=256" in caplog.text
-    assert "model.head.k=50" in caplog.text and "pretrained" not in caplog.text
+    assert "model.head.channels=24" in caplog.text and "pretrained" not in caplog.text
+    assert "model.head.k" not in caplog.text  # the threshold branch's amplifying factor is its own
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         build_detector("ppocr_det", encoder={"pretrained": False, "checkpoint": None})  # as rebuilt from a checkpoint
@@ -228,3 +229,48 @@ def test_missing_packages_give_an_install_hint(monkeypatch):
     monkeypatch.setattr(ppocr_convert.importlib.util, "find_spec", lambda name, *args: None)
     with pytest.raises(PPOCRUnavailableError, match=r"'rapidocr-onnxruntime', which is not installed.*trainlab\[ppocr\]"):
         ppocr_det_onnx_path()
+
+
+def test_threshold_branch_adds_the_whole_db_loss_and_keeps_the_probability_map(mini_root):
+    torch.manual_seed(0)
+    plain = TextDetectionModule("ppocr_det", resize=RAPIDOCR_RESIZE).net.eval()
+    module = TextDetectionModule("ppocr_det", head={"threshold_branch": True}, resize=RAPIDOCR_RESIZE)
+    datamodule = TextDetectionDataModule(root=str(mini_root), batch_size=2, image_size=320, resize=RAPIDOCR_RESIZE,
+                                         limit_train=2, seed=0)
+    datamodule.setup("fit")
+    dataset = datamodule.dataset("train")
+    items = [dataset[i] for i in range(2)]
+    batch = {k: torch.stack([item[k] for item in items])
+             for k in ("image", "prob_map", "prob_mask", "thresh_map", "thresh_mask")}
+    network = module.net
+    # Inference: the pretrained probability map, bit for bit, and nothing else.
+    network.eval()
+    with torch.no_grad():
+        outputs = network(batch["image"])
+        assert set(outputs) == {"prob_map"}
+        assert torch.equal(outputs["prob_map"], plain(batch["image"])["prob_map"])
+    # Training: threshold and approximate binary maps of the input's size, B = sigmoid(k (P - T)).
+    network.train()
+    outputs = network(batch["image"])
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == {k: (2, 1, 320, 320) for k in
+                                                              ("prob_map", "thresh_map", "binary_map")}
+    torch.testing.assert_close(outputs["binary_map"],
+                               torch.sigmoid(50.0 * (outputs["prob_map"] - outputs["thresh_map"])))
+    losses = module.loss_fn(outputs, batch)
+    assert set(losses) == {"loss", "loss_prob", "loss_binary", "loss_thresh"}
+    assert losses["loss"].item() == pytest.approx(5.0 * losses["loss_prob"].item() + losses["loss_binary"].item()
+                                                  + 10.0 * losses["loss_thresh"].item(), rel=1e-5)
+    losses["loss"].backward()
+    branch = dict(network.thresh_branch.named_parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in branch.values()), sorted(branch)
+    # The pretrained head's three batch-norms stay frozen; the new branch's two learn their statistics.
+    frozen = [m for m in network.network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    fresh = [m for m in network.thresh_branch.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(frozen) == 3 and not any(m.training for m in frozen)
+    assert len(fresh) == 2 and all(m.training and m.num_batches_tracked.item() == 1 for m in fresh)
+
+
+def test_neck_features_of_a_graph_without_a_db_head_are_an_error():
+    graph = torch.fx.symbolic_trace(torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Sigmoid()))
+    with pytest.raises(ValueError, match="does not end in a DB head"):
+        ppocr_convert.expose_neck_features(graph)

@@ -11,7 +11,13 @@ import torch
 from torch import nn
 
 
-def _branch(in_channels: int) -> nn.Sequential:
+def db_branch(in_channels: int) -> nn.Sequential:
+    """One branch of the DB head: ``(B, C, H/4, W/4)`` features to ``(B, 1, H, W)`` logits (no sigmoid).
+
+    3x3 convolution to ``C / 4`` channels, batch-norm, ReLU, then two stride-2 transposed
+    convolutions (the second to one channel) with a batch-norm and ReLU between them
+    (Liao et al., AAAI 2020, Sec. 3.1; the layout of PaddleOCR's ``DBHead`` ``Head``).
+    """
     mid = in_channels // 4
     return nn.Sequential(
         nn.Conv2d(in_channels, mid, 3, padding=1, bias=False),
@@ -39,8 +45,8 @@ class DBHead(nn.Module):
     def __init__(self, in_channels: int, k: float = 50.0):
         super().__init__()
         self.k = k
-        self.prob_branch = _branch(in_channels)
-        self.thresh_branch = _branch(in_channels)
+        self.prob_branch = db_branch(in_channels)
+        self.thresh_branch = db_branch(in_channels)
         # Start the probability logits at a low text prior, as in focal-loss initialisation.
         nn.init.constant_(self.prob_branch[-1].bias, -2.0)
 

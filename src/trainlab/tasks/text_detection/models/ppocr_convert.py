@@ -263,6 +263,41 @@ def fuse_elementwise(module: fx.GraphModule) -> dict[str, int]:
     return counts
 
 
+def expose_neck_features(module: fx.GraphModule) -> int:
+    """Make a converted detector also return the features its DB head reads, in place.
+
+    The DB head of the PP-OCRv4 export is ``conv 3x3 - BN - ReLU - deconv - (bias) - BN - ReLU -
+    deconv - (bias) - sigmoid``; walking back from the output through single-input nodes to
+    the head's first ``nn.Conv2d`` finds its input, the RSE-FPN neck's concatenated
+    stride-4 features. The graph's output becomes ``(prob_map, features)``; weights and the
+    probability map are unchanged.
+
+    Args:
+        module: A converted detector (:func:`convert_ppocr_det`) whose output is the probability map.
+
+    Returns:
+        ``C``, the features' channel count (96 for the PP-OCRv4 mobile detector). The module's
+        output is then ``((B, 1, H, W) prob_map, (B, C, H/4, W/4) features)``, float32.
+
+    Raises:
+        ValueError: the graph does not end in such a head (another export).
+    """
+    output = next(node for node in module.graph.nodes if node.op == "output")
+    node = output.args[0]
+    for _ in range(16):
+        if not isinstance(node, fx.Node) or node.op == "placeholder":
+            break
+        conv = module.get_submodule(node.target) if node.op == "call_module" else None
+        if type(conv) is nn.Conv2d:
+            output.args = ((output.args[0], node.args[0]),)
+            module.graph.lint()
+            module.recompile()
+            return conv.in_channels
+        node = node.args[0]
+    raise ValueError("the converted detector's output does not end in a DB head (conv - BN - ReLU - deconv ...); "
+                     "cannot find the neck features")
+
+
 def convert_ppocr_det(fuse: bool = True) -> fx.GraphModule:
     """Read and convert the PP-OCRv4 detector (no caching; see :func:`converted_ppocr_det`).
 

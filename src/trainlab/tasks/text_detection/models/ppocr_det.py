@@ -9,10 +9,14 @@ torch by :mod:`~trainlab.tasks.text_detection.models.ppocr_convert`.
 The network is fixed: its one option is ``model.head.freeze_norm``; other ``model.encoder``,
 ``model.neck`` and ``model.head`` settings (``head.postprocess`` aside, which the DB family
 reads) do not apply to it and are ignored with a warning that names them, so
-``model.architecture_name=ppocr_det`` can be switched on from any model config. It belongs to the DB family and predicts the probability map only
-(the exported network has no threshold branch), so the DB loss reduces to its
-probability-map term; ``configs/model/ppocr_det.yaml`` makes that term the dice loss
-PaddleOCR trained the detector with (``prob_loss: dice``).
+``model.architecture_name=ppocr_det`` can be switched on from any model config. It belongs to the DB family. The exported network predicts the probability map only
+(PaddleOCR drops the threshold branch from inference models), so by default the DB loss
+reduces to its probability-map term; ``configs/model/ppocr_det.yaml`` makes that term the
+dice loss PaddleOCR trained the detector with (``prob_loss: dice``). With
+``model.head.threshold_branch=true`` a new threshold branch (DBNet's, initialised afresh) reads
+the neck's features, and fine-tuning uses the whole DB loss, as PaddleOCR's training model has
+it (probability, approximate binary and threshold maps); inference still uses the probability
+map alone.
 
 Pre-processing: trainlab feeds RGB images normalised with the ImageNet statistics
 (:func:`~trainlab.tasks.text_detection.data.transforms.normalize`); PaddleOCR trained the
@@ -34,7 +38,8 @@ import torch
 from torch import nn
 
 from trainlab.tasks.text_detection.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from trainlab.tasks.text_detection.models.ppocr_convert import converted_ppocr_det
+from trainlab.tasks.text_detection.models.db_head import db_branch
+from trainlab.tasks.text_detection.models.ppocr_convert import converted_ppocr_det, expose_neck_features
 from trainlab.tasks.text_detection.models.registry import register_architecture
 
 log = logging.getLogger(__name__)
@@ -55,18 +60,27 @@ class PPOCRDet(nn.Module):
         freeze_norm: Keep every batch-norm layer in eval mode, also while training: the
             running statistics stay PaddleOCR's and batches are normalised with them (the
             scale and shift parameters still train). The backbone's and neck's batch-norms
-            are already folded into their convolutions; this concerns the three of the DB head.
+            are already folded into their convolutions; this concerns the three of the DB head
+            (a new threshold branch's batch-norms train as usual).
+        threshold_branch: Add DBNet's threshold branch on the neck's stride-4 features
+            (Liao et al., AAAI 2020, Sec. 3.2-3.3; the layout of PaddleOCR's ``DBHead.thresh``),
+            randomly initialised, so that training can use the whole DB loss.
+        k: Amplifying factor of the approximate binary map ``1 / (1 + exp(-k (P - T)))`` (50).
 
     Input: ``(B, 3, H, W)`` float32 RGB images, ``(x / 255 - input_mean) / input_std``;
     ``H`` and ``W`` multiples of 32.
-    Output: ``{"prob_map": (B, 1, H, W)}`` float32 text probabilities in ``[0, 1]``.
+    Output: ``{"prob_map": (B, 1, H, W)}`` float32 text probabilities in ``[0, 1]``; with
+    ``threshold_branch``, in training mode also ``thresh_map`` and ``binary_map``, same shape.
     """
 
     def __init__(self, network: nn.Module, input_mean: Sequence[float] = IMAGENET_MEAN,
-                 input_std: Sequence[float] = IMAGENET_STD, freeze_norm: bool = True):
+                 input_std: Sequence[float] = IMAGENET_STD, freeze_norm: bool = True,
+                 threshold_branch: bool = False, k: float = 50.0):
         super().__init__()
         self.network = network
         self.freeze_norm = freeze_norm
+        self.k = float(k)
+        self.thresh_branch = db_branch(expose_neck_features(network)) if threshold_branch else None
         # Paddle channel k (B, G, R) = RGB channel 2 - k: x_paddle = x_rgb[2 - k] * scale[k] + shift[k].
         rgb_mean = torch.tensor(input_mean, dtype=torch.float32).flip(0)
         rgb_std = torch.tensor(input_std, dtype=torch.float32).flip(0)
@@ -90,7 +104,7 @@ class PPOCRDet(nn.Module):
         directly after validation, so an override of ``train()`` alone can be bypassed.
         """
         if self.freeze_norm:
-            for module in self.modules():
+            for module in self.network.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.training = False
 
@@ -101,7 +115,15 @@ class PPOCRDet(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.training:
             self._hold_norm()
-        return {"prob_map": self.network(self.to_paddle_input(images))}
+        output = self.network(self.to_paddle_input(images))
+        if self.thresh_branch is None:
+            return {"prob_map": output}
+        prob_map, features = output
+        if not self.training:
+            return {"prob_map": prob_map}
+        thresh_map = torch.sigmoid(self.thresh_branch(features))
+        return {"prob_map": prob_map, "thresh_map": thresh_map,
+                "binary_map": torch.sigmoid(self.k * (prob_map - thresh_map))}
 
 
 def _settings(section: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -117,8 +139,9 @@ def build_ppocr_det(encoder: Mapping[str, Any] | None = None, neck: Mapping[str,
     Args:
         encoder: Ignored (the PPLCNetV3 backbone is fixed); settings in it are named in a warning.
         neck: Ignored likewise (RSE-FPN).
-        head: ``freeze_norm`` (bool, default true, see :class:`PPOCRDet`); other keys are
-            ignored likewise (``postprocess`` never reaches here).
+        head: ``freeze_norm`` (bool, default true), ``threshold_branch`` (bool, default false)
+            and ``k`` (float, 50), see :class:`PPOCRDet`; other keys are ignored likewise
+            (``postprocess`` never reaches here).
 
     Raises:
         PPOCRUnavailableError: ``onnx``, ``onnx2torch`` or ``rapidocr-onnxruntime`` is not
@@ -126,9 +149,11 @@ def build_ppocr_det(encoder: Mapping[str, Any] | None = None, neck: Mapping[str,
     """
     head = dict(head or {})
     freeze_norm = bool(head.pop("freeze_norm", True))
+    threshold_branch = bool(head.pop("threshold_branch", False))
+    k = float(head.pop("k", None) or 50.0)
     ignored = [f"model.{name}.{key}={value}" for name, section in (("encoder", encoder), ("neck", neck), ("head", head))
                for key, value in _settings(section).items()]
     if ignored:
         log.warning("ppocr_det is PaddleOCR's fixed PP-OCRv4 network; ignoring %s (use model=ppocr_det for a "
                     "config without them)", ", ".join(ignored))
-    return PPOCRDet(converted_ppocr_det(), freeze_norm=freeze_norm)
+    return PPOCRDet(converted_ppocr_det(), freeze_norm=freeze_norm, threshold_branch=threshold_branch, k=k)
