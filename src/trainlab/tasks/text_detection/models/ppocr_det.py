@@ -6,11 +6,12 @@ trained by PaddlePaddle on Chinese and English documents and scenes. The weights
 the ONNX export that the PyPI package ``rapidocr-onnxruntime`` 1.4.x ships, converted to
 torch by :mod:`~trainlab.tasks.text_detection.models.ppocr_convert`.
 
-The network is fixed: its one option is ``model.head.freeze_norm``; other ``model.encoder``,
-``model.neck`` and ``model.head`` settings (``head.postprocess`` aside, which the DB family
-reads) do not apply to it and are ignored with a warning that names them, so
-``model.architecture_name=ppocr_det`` can be switched on from any model config. It belongs to the DB family. The exported network predicts the probability map only
-(PaddleOCR drops the threshold branch from inference models), so by default the DB loss
+The network is fixed: its options are ``model.head.freeze_norm``, ``threshold_branch`` and
+``k``; other ``model.encoder``, ``model.neck`` and ``model.head`` settings (``head.postprocess``
+aside, which the DB family reads) do not apply to it and are ignored with a warning that names
+them, so ``model.architecture_name=ppocr_det`` can be switched on from any model config. It
+belongs to the DB family. The exported network predicts the probability map only (PaddleOCR
+drops the threshold branch from inference models), so by default the DB loss
 reduces to its probability-map term; ``configs/model/ppocr_det.yaml`` makes that term the
 dice loss PaddleOCR trained the detector with (``prob_loss: dice``). With
 ``model.head.threshold_branch=true`` a new threshold branch (DBNet's, initialised afresh) reads
@@ -150,7 +151,8 @@ def build_ppocr_det(encoder: Mapping[str, Any] | None = None, neck: Mapping[str,
     head = dict(head or {})
     freeze_norm = bool(head.pop("freeze_norm", True))
     threshold_branch = bool(head.pop("threshold_branch", False))
-    k = float(head.pop("k", None) or 50.0)
+    k = head.pop("k", None)
+    k = 50.0 if k is None else float(k)
     ignored = [f"model.{name}.{key}={value}" for name, section in (("encoder", encoder), ("neck", neck), ("head", head))
                for key, value in _settings(section).items()]
     if ignored:
