@@ -15,7 +15,8 @@ import pytest
 from trainlab.engine.optim import build_optimizer
 from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, collate
 from trainlab.tasks.text_detection.data.icdar_format import read_split
-from trainlab.tasks.text_detection.module import TextDetectionModule, search_postprocess, tune_grid
+from trainlab.tasks.text_detection.module import TextDetectionModule
+from trainlab.tasks.text_detection.threshold_search import search_postprocess, tune_grid
 
 pytestmark = pytest.mark.slow
 
