@@ -12,8 +12,11 @@ from trainlab.tasks.text_detection.module import TextDetectionModule
 
 
 def small_detector(**kwargs) -> TextDetectionModule:
+    """A small DBNet with the engine's model options applied, as Lightning applies them before a fit."""
     torch.manual_seed(0)
-    return TextDetectionModule(neck={"inner_channels": 16}, tune_postprocess={"enabled": False}, **kwargs)
+    model = TextDetectionModule(neck={"inner_channels": 16}, tune_postprocess={"enabled": False}, **kwargs)
+    model.configure_model()
+    return model
 
 
 def test_grad_checkpointing_recomputes_the_encoder_and_keeps_the_gradients():

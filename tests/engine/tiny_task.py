@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hashlib
+
 import cv2
 import lightning as L
 import numpy as np
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from trainlab.engine.datamodule import TaskDataModule, check_split
 from trainlab.engine.losses import binary_cross_entropy, binary_focal_loss
 from trainlab.engine.module import TrainlabModule
 from trainlab.tasks.text_detection.data.icdar_format import read_split
@@ -50,21 +53,30 @@ class PatchDataset(Dataset):
         return {"image": self.images[index], "mask": self.masks[index]}
 
 
-class PatchData(L.LightningDataModule):
-    """Train on ``train_count`` receipts, validate on ``val_count`` others (batch 1)."""
+class PatchData(TaskDataModule):
+    """Train on ``train_count`` receipts, validate on ``val_count`` others, test on ``test_count``
+    test receipts (validation and test in batches of 1): the task contract's datamodule."""
 
-    def __init__(self, root: Path, batch_size: int = 2, train_count: int = 8, val_count: int = 2, shuffle: bool = True):
-        super().__init__()
-        self.batch_size, self.shuffle = batch_size, shuffle
-        images, masks = load_patches(root, "train", train_count + val_count)
+    def __init__(self, root: str | Path, batch_size: int = 2, train_count: int = 8, val_count: int = 2,
+                 test_count: int = 2, shuffle: bool = True):
+        super().__init__(batch_size=batch_size, eval_batch_size=1)
+        self.shuffle = shuffle
+        images, masks = load_patches(Path(root), "train", train_count + val_count)
         self.train_set = PatchDataset(images[:train_count], masks[:train_count])
         self.val_set = PatchDataset(images[train_count:], masks[train_count:])
+        self.test_set = PatchDataset(*load_patches(Path(root), "test", test_count))
+
+    def dataset(self, split: str) -> PatchDataset:
+        return {"train": self.train_set, "val": self.val_set, "test": self.test_set}[check_split(split)]
+
+    def fingerprint(self) -> dict:
+        digest = hashlib.sha256()
+        for split in ("train", "val", "test"):
+            digest.update(self.dataset(split).images.numpy().tobytes())
+        return {"sha256": digest.hexdigest(), "splits": {s: {"images": len(self.dataset(s))} for s in ("train", "val", "test")}}
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=self.shuffle)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=1)
+        return self.loader("train", shuffle=self.shuffle)
 
 
 class PixelClassifier(TrainlabModule):
@@ -74,8 +86,10 @@ class PixelClassifier(TrainlabModule):
     """
 
     def __init__(self, loss: str = "bce", dropout: float = 0.0, nan_at_steps: tuple[int, ...] = (),
-                 optimizer: dict | None = None, scheduler: dict | None = None, norm: bool = False):
-        super().__init__(optimizer=optimizer or {"name": "sgd", "lr": 0.1}, scheduler=scheduler)
+                 optimizer: dict | None = None, scheduler: dict | None = None, norm: bool = False,
+                 channels_last: bool = False, feature_dropout: float = 0.0):
+        super().__init__(optimizer=optimizer or {"name": "sgd", "lr": 0.1}, scheduler=scheduler,
+                         channels_last=channels_last, feature_dropout=feature_dropout)
         self.save_hyperparameters()
         self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8) if norm else nn.Identity(),
                                  nn.ReLU(), nn.Dropout(dropout), nn.Conv2d(8, 1, 1))
@@ -101,6 +115,9 @@ class PixelClassifier(TrainlabModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.log("val/loss", self.loss(batch), on_epoch=True)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.log("test/loss", self.loss(batch), on_epoch=True)
 
 
 def fit(module: PixelClassifier, data: PatchData, tmp_path: Path, callbacks: list | None = None, **trainer_kwargs) -> L.Trainer:

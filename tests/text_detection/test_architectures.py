@@ -1,5 +1,6 @@
-"""Architecture selection by config: DBNet, DBNet++ and CRAFT on any timm encoder, flat config
-sections, pretrained encoders offline, and a few real training steps on receipts."""
+"""Architecture selection by config: DBNet, DBNet++ and CRAFT on any timm encoder, per-family
+config sections that reject other families' keys, pretrained encoders offline, and a few real
+training steps on receipts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hydra import compose, initialize_config_module
 from tests.text_detection.training_steps import losses_over_steps
 from trainlab.tasks.text_detection.data.icdar_format import read_split
 from trainlab.tasks.text_detection.models.asf import AdaptiveScaleFusion
-from trainlab.tasks.text_detection.models.encoder import EncoderError, TimmEncoder, cached_pretrained_file
+from trainlab.layers.encoder import EncoderError, TimmEncoder, cached_pretrained_file
 from trainlab.tasks.text_detection.models.registry import build_detector, list_architectures
 from trainlab.tasks.text_detection.module import TextDetectionModule
 
@@ -48,7 +49,8 @@ def test_asf_weights_each_level_by_its_attention_map():
     # CRAFT's U-Net over a stride-2..32 encoder and over a stride-4..32 one (upsampled to stride 2).
     ("craft", {"region_map", "affinity_map"}, 2, "resnet18"), ("craft", {"region_map", "affinity_map"}, 2, "convnext_tiny")])
 def test_every_architecture_on_timm_encoders(architecture, outputs, scale, encoder):
-    model = build_detector(architecture, encoder={"model_name": encoder}, neck={"inner_channels": 64}, head={"k": 50})
+    sections = {"neck": {"inner_channels": 64}, "head": {"k": 50}} if architecture != "craft" else {}
+    model = build_detector(architecture, encoder={"model_name": encoder}, **sections)
     with torch.no_grad():
         out = model.eval()(torch.randn(1, 3, 128, 96))
     assert set(out) == outputs
@@ -56,33 +58,54 @@ def test_every_architecture_on_timm_encoders(architecture, outputs, scale, encod
     assert model.encoder.model_name == encoder
 
 
-def test_architecture_defaults_and_flat_sections():
+def test_architecture_defaults_and_strict_sections():
     assert {"dbnet", "dbnetpp", "craft"} <= set(list_architectures())
     # The paper's VGG16-BN is CRAFT's default encoder; resnet18 is DBNet's.
     assert build_detector("craft", encoder={"model_name": None}).encoder.model_name == "vgg16_bn"
     assert build_detector("dbnetpp", encoder={"model_name": None}).encoder.model_name == "resnet18"
-    # DB keys in the shared sections are dropped for CRAFT; a key no architecture knows is a typo.
-    build_detector("craft", encoder={"model_name": "resnet18"}, neck={"inner_channels": 128}, head={"k": 50})
-    with pytest.raises(ValueError, match="unknown model.neck option\\(s\\) inner_channel; dbnetpp takes: "
+    # Another architecture's key is refused like a typo, with the keys this one takes.
+    with pytest.raises(ValueError, match="unknown model.neck option\\(s\\) inner_channels for craft; it takes: none"):
+        build_detector("craft", encoder={"model_name": "resnet18"}, neck={"inner_channels": 128})
+    with pytest.raises(ValueError, match="unknown model.neck option\\(s\\) channel_attention for dbnet; it takes: "
+                                         "inner_channels"):
+        build_detector("dbnet", neck={"inner_channels": 64, "channel_attention": True})
+    with pytest.raises(ValueError, match="unknown model.neck option\\(s\\) inner_channel for dbnetpp; it takes: "
                                          "channel_attention, inner_channels"):
         build_detector("dbnetpp", neck={"inner_channel": 64})
-    with pytest.raises(ValueError, match="unknown model.head option\\(s\\) kk; craft takes: none"):
+    with pytest.raises(ValueError, match="unknown model.head option\\(s\\) kk for craft; it takes: none"):
         build_detector("craft", head={"kk": 50})
 
 
-@pytest.mark.parametrize("architecture,family,keys", [
+@pytest.mark.parametrize("model_config,family,keys,experiment", [
     # dbnetpp keeps the default experiment's unclip ratio (1.2, tuned for it on validation).
-    ("dbnet", "db", ("thresh", 0.3)), ("dbnetpp", "db", ("unclip_ratio", 1.2)),
-    ("craft", "craft", ("text_threshold", 0.7))])
-def test_architecture_override_alone_works_from_the_default_config(architecture, family, keys):
-    cfg = compose_train(f"model.architecture_name={architecture}", "model.encoder.model_name=resnet18",
-                        "model.head.postprocess.use_polygon=true")
+    ("dbnet", "db", ("thresh", 0.3), "dbnet_sroie_mini"), ("dbnetpp", "db", ("unclip_ratio", 1.2), "dbnet_sroie_mini"),
+    # The DB experiments set DB keys (neck width, thresholds): CRAFT comes with a CRAFT experiment.
+    ("craft", "craft", ("text_threshold", 0.7), "craft_zero_shot_sroie")])
+def test_model_config_switches_architecture_targets_and_decoding(model_config, family, keys, experiment):
+    cfg = compose_train(f"experiment={experiment}", f"model=text_detection/{model_config}", "model.pretrained_detector=null",
+                        "model.encoder.model_name=resnet18", "model.head.postprocess.use_polygon=true")
     model = hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
     assert model.family.name == family and model.postprocess.use_polygon is True
     assert getattr(model.postprocess, keys[0]) == keys[1]
+    # The datamodule learns the target family from the model config (interpolation), at construction.
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
-    model.configure_datamodule(datamodule)
-    assert datamodule.target_family == family
+    assert datamodule.target_family == family and datamodule.targets == dict(cfg.model.targets)
+
+
+def test_another_familys_keys_are_rejected_with_the_valid_ones():
+    """The architecture name alone cannot switch family (the config holds DB keys), and a CRAFT key
+    added to a DBNet config is an error naming the DB keys, not a silent no-op."""
+    cfg = compose_train("model.architecture_name=craft")
+    with pytest.raises(Exception, match="architecture_name=craft is of the craft family, but this model config is "
+                                        "written for the db family .*: model=text_detection/craft"):
+        hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
+    cfg = compose_train("+model.loss.region_weight=2")
+    with pytest.raises(Exception, match="unknown loss option\\(s\\) region_weight for the db family \\(keys of the "
+                                         "craft family: .*model=text_detection/craft\\); it takes: binary_weight, "):
+        hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
+    cfg = compose_train("model=text_detection/craft", "+model.targets.shrink_ratio=0.5")
+    with pytest.raises(Exception, match="unknown targets option\\(s\\) shrink_ratio for the craft family"):
+        hydra.utils.instantiate(cfg.data, _convert_="all")
 
 
 @pytest.mark.parametrize("experiment", NEW_EXPERIMENTS)
@@ -131,8 +154,9 @@ def test_pretrained_encoder_offline_uses_the_cached_copy(monkeypatch, tmp_path):
 def test_each_architecture_trains_on_real_receipts(mini_root, architecture, encoder):
     """A few Adam steps on one batch of real receipt crops lower the family's loss."""
     torch.manual_seed(0)
-    model = TextDetectionModule(architecture_name=architecture, encoder={"model_name": encoder},
-                                neck={"inner_channels": 64}, channels_last=False)
+    neck = {"inner_channels": 64} if architecture != "craft" else {}
+    model = TextDetectionModule(architecture_name=architecture, encoder={"model_name": encoder}, neck=neck,
+                                channels_last=False)
     records = read_split(mini_root / "images" / "train", mini_root / "annotations" / "train")[:2]
     losses = losses_over_steps(model, records, 160, {"size": 320, "max_side": 800}, steps=6, lr=1e-3)
     assert losses[-1] < 0.85 * losses[0], losses

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from trainlab.tasks.text_detection.losses.db_loss import DBLoss, balanced_bce_ohem, dice_loss, masked_l1
-from trainlab.tasks.text_detection.models.encoder import EncoderError, TimmEncoder
+from trainlab.layers.encoder import EncoderError, TimmEncoder
 from trainlab.tasks.text_detection.models.registry import build_detector, list_architectures
 
 
@@ -90,14 +90,19 @@ def test_db_loss_weights_and_gradients():
     assert F.l1_loss(inference["loss"], 5 * inference["loss_prob"]).item() == 0
 
 
-def test_flat_family_options_reject_typos_and_pick_their_keys():
+def test_family_options_reject_typos_and_other_families_keys():
     from trainlab.tasks.text_detection.family import get_family, select_options
     from trainlab.tasks.text_detection.module import TextDetectionModule
 
     db = get_family("db")
     assert select_options(db, {"shrink_ratio": 0.5, "min_text_size": 2}, "targets") == {"shrink_ratio": 0.5, "min_text_size": 2}
-    with pytest.raises(ValueError, match="unknown postprocess option\\(s\\) unclip; the db family takes: .*unclip_ratio"):
+    with pytest.raises(ValueError, match="unknown targets option\\(s\\) edge_score for the db family \\(keys of the craft "
+                                         "family"):
+        select_options(db, {"shrink_ratio": 0.5, "edge_score": 0.2}, "targets")
+    with pytest.raises(ValueError, match="unknown postprocess option\\(s\\) unclip for the db family; it takes: .*unclip_ratio"):
         TextDetectionModule(head={"postprocess": {"unclip": 1.5}})
+    with pytest.raises(ValueError, match="unknown tune_postprocess option\\(s\\) text_threshold for the db family"):
+        TextDetectionModule(tune_postprocess={"box_thresh": [0.5], "text_threshold": [0.7]})
     model = TextDetectionModule(neck={"inner_channels": 32}, head={"postprocess": {"unclip_ratio": 1.7}},
                                 loss={"thresh_weight": 5.0})
     assert model.family.name == "db" and model.postprocess.unclip_ratio == 1.7 and model.loss_fn.thresh_weight == 5.0
@@ -107,8 +112,11 @@ def test_postprocess_override_keeps_the_rest_and_rejects_typos():
     from trainlab.tasks.text_detection.module import TextDetectionModule
 
     model = TextDetectionModule(neck={"inner_channels": 32}, head={"postprocess": {"unclip_ratio": 1.7, "thresh": 0.25}})
-    model.override_postprocess({"box_thresh": 0.45, "text_threshold": 0.9})  # a CRAFT key: not this family's
+    model.override_postprocess({"box_thresh": 0.45})
     assert (model.postprocess.box_thresh, model.postprocess.unclip_ratio, model.postprocess.thresh) == (0.45, 1.7, 0.25)
-    with pytest.raises(ValueError, match="unknown postprocess option\\(s\\) box_tresh; the db family takes: .*box_thresh"):
+    with pytest.raises(ValueError, match="unknown postprocess option\\(s\\) box_tresh for the db family; it takes: "
+                                         ".*box_thresh"):
         model.override_postprocess({"box_tresh": 0.6})
+    with pytest.raises(ValueError, match="text_threshold for the db family \\(keys of the craft family"):
+        model.override_postprocess({"text_threshold": 0.9})  # a CRAFT key: not this family's
     assert model.postprocess.box_thresh == 0.45

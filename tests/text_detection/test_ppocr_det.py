@@ -3,7 +3,6 @@ fine-tuning, zero-shot accuracy on real receipts, and the error when its package
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import lightning as L
@@ -141,6 +140,7 @@ def test_prob_map_only_output_uses_the_prob_term_of_the_db_loss():
 def test_a_few_fine_tuning_steps_lower_the_loss_on_receipts(mini_root, tmp_path):
     torch.manual_seed(0)
     module = TextDetectionModule("ppocr_det", resize=RAPIDOCR_RESIZE, optimizer={"name": "adam", "lr": 3e-4})
+    module.configure_model()  # the model options, as Lightning applies them before a fit
     assert architecture_family("ppocr_det") == "db"
     datamodule = TextDetectionDataModule(root=str(mini_root), batch_size=2, image_size=320, resize=RAPIDOCR_RESIZE,
                                          limit_train=2, seed=0)
@@ -208,17 +208,18 @@ def test_zero_shot_hmean_on_the_embedded_test_receipts(mini_root):
     assert result.num_images == 8 and result.hmean >= 0.94, result.summary()
 
 
-def test_other_model_sections_are_ignored_with_a_warning(caplog):
-    with caplog.at_level(logging.WARNING):
-        build_detector("ppocr_det", encoder={"model_name": "resnet18", "pretrained": False, "checkpoint": None},
-                       neck={"inner_channels": 256}, head={"k": 50, "channels": 24})
-    assert "model.encoder.model_name=resnet18" in caplog.text and "model.neck.inner_channels=256" in caplog.text
-    assert "model.head.channels=24" in caplog.text and "pretrained" not in caplog.text
-    assert "model.head.k" not in caplog.text  # the threshold branch's amplifying factor is its own
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        build_detector("ppocr_det", encoder={"pretrained": False, "checkpoint": None})  # as rebuilt from a checkpoint
-    assert caplog.text == ""
+def test_settings_of_other_architectures_are_rejected():
+    """PP-OCRv4's network is fixed: encoder and neck settings are errors, not silent no-ops."""
+    with pytest.raises(ValueError, match="takes no encoder settings; got model.encoder.model_name=resnet18 "
+                                         ".*model=text_detection/ppocr_det"):
+        build_detector("ppocr_det", encoder={"model_name": "resnet18", "pretrained": False, "checkpoint": None})
+    with pytest.raises(ValueError, match="unknown model.neck option\\(s\\) inner_channels for ppocr_det; it takes: none"):
+        build_detector("ppocr_det", neck={"inner_channels": 256})
+    with pytest.raises(ValueError, match="unknown model.head option\\(s\\) channels for ppocr_det; it takes: freeze_norm, "
+                                         "k, threshold_branch"):
+        build_detector("ppocr_det", head={"k": 50, "channels": 24})
+    # As rebuilt from a checkpoint: the encoder section asks for nothing.
+    assert build_detector("ppocr_det", encoder={"pretrained": False, "checkpoint": None}) is not None
 
 
 def test_missing_packages_give_an_install_hint(monkeypatch):

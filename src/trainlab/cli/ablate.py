@@ -1,4 +1,7 @@
-"""``trainlab ablate results.csv --metric val/hmean [--group-by ...] [--format md|csv|latex] [-o out]``.
+"""``trainlab ablate results.csv [--metric <column>] [--group-by ...] [--format md|csv|latex] [-o out]``.
+
+The metric defaults to the runs' own ``optimized_metric`` (``val/hmean`` for text detection,
+``val/rmse`` for forecasting...), and its direction to their ``optimized_direction``.
 
 Turns the table of ``trainlab collect`` into a comparison table: finished runs grouped by the
 swept parameters (or ``--group-by``), mean ± std over seeds, sorted best first, best row in
@@ -24,11 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=PROG, description="Comparison table and plots from 'trainlab collect' results.")
     parser.add_argument("results", type=Path, help="CSV written by 'trainlab collect'")
-    parser.add_argument("--metric", default="val/hmean", help="column to compare (default: val/hmean)")
+    parser.add_argument("--metric", default=None,
+                        help="column to compare (default: the runs' optimized_metric, e.g. val/hmean)")
     parser.add_argument("--group-by", nargs="+", default=None, metavar="COLUMN",
                         help="columns that define a group (default: the swept parameters except seed)")
     parser.add_argument("--direction", choices=("max", "min"), default=None,
-                        help="best is the highest (max) or lowest (min) value (default: min for losses, else max)")
+                        help="best is the highest (max) or lowest (min) value (default: the runs' optimized_direction "
+                             "for their metric, else min for losses and errors, max otherwise)")
     parser.add_argument("--format", choices=FORMATS, default="md", help="table format (default: md)")
     parser.add_argument("--status", nargs="+", default=["finished"],
                         help="run statuses to include (default: finished)")
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from trainlab.engine.io import atomic_write_text
-    from trainlab.workflow.ablate import ablation_table, render, swept_parameters
+    from trainlab.workflow.ablate import ablation_table, optimized_of, render, swept_parameters
     from trainlab.workflow.plots import plot_metric_vs_parameters, plot_training_curves
 
     if not args.results.is_file():
@@ -53,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     runs = pd.read_csv(args.results)
+    if args.metric is None:
+        args.metric = optimized_of(runs)[0]
+        if args.metric is None:
+            print(f"{PROG}: {args.results}: the runs declare no common optimized_metric; choose one with --metric",
+                  file=sys.stderr)
+            return 2
     if "run_dir" in runs:  # relative to the CSV (as 'trainlab collect' writes them)
         runs["run_dir"] = [str(args.results.parent / p) for p in runs["run_dir"].astype(str)]
     try:

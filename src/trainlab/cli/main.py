@@ -3,7 +3,8 @@
 Hydra-driven commands (``train``, ``eval``, ``predict``, ``tune``, ``plot-lr``, ``lr-find``,
 ``batch-size-find``) receive the remaining arguments as
 Hydra overrides (``key=value``, ``-m`` for multirun, ``--cfg job`` to print the config).
-Plain commands (``score``, ``average``, ``collect``, ``ablate``) parse their own ``--flags`` with argparse. Command modules are
+Alias spellings of keys are rewritten first (:mod:`trainlab.cli.aliases`).
+Plain commands (``score``, ``average``, ``collect``, ``ablate``, ``tasks``) parse their own ``--flags`` with argparse. Command modules are
 imported only when run, so ``trainlab score`` never imports torch.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+
+from trainlab.cli.aliases import canonical_overrides
 
 # command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -26,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tune": ("trainlab.cli.tune", "main", "hyper-parameter search with Optuna (resumable, prunes bad trials)"),
     "collect": ("trainlab.cli.collect", "main", "collect every run below a folder into one CSV table"),
     "ablate": ("trainlab.cli.ablate", "main", "comparison table (mean ± std over seeds) and plots from collected runs"),
+    "tasks": ("trainlab.cli.tasks", "main", "list the installed tasks with their experiments"),
 }
 
 
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     module_name, function_name, _ = COMMANDS[name]
     function = getattr(importlib.import_module(module_name), function_name)
     if name in HYDRA_COMMANDS:
-        rest = quote_override_values(rest)
+        rest = quote_override_values(canonical_overrides(name, rest))
         os.environ[COMMAND_ENV] = name
         # Hydra reads sys.argv[1:]; Lightning's DDP launcher re-runs sys.argv[0] (a real file) with them.
         sys.argv = [program, *rest]

@@ -1,12 +1,15 @@
-"""``trainlab predict ckpt_path=<file> input=<image or folder>``: detect text, write results.
+"""``trainlab predict ckpt_path=<file> input=<file or folder>``: run a checkpoint on new inputs, any task.
 
-Writes ``res_<name>.txt`` (ICDAR 2015 result files, ready for ``trainlab score`` or an RRC
-submission zip), ``submission.json`` and ``vis/<name>.jpg`` drawings in
-``outputs/predict/<timestamp>/``.
+The checkpoint's task reads the input and writes its predictions in ``outputs/predict/<timestamp>/``
+(:meth:`~trainlab.engine.module.TrainlabModule.write_predictions`): text detection writes ICDAR
+``res_<name>.txt`` files, ``submission.json`` and drawings; other tasks write their own
+formats. ``+postprocess.<key>=<value>`` overrides a decision parameter tuned on validation,
+``+options.<key>=<value>`` passes an option to the task's writer.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 import hydra
@@ -26,19 +29,15 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     from trainlab.engine.checkpoint import load_module
     from trainlab.engine.config import to_plain
-    from trainlab.tasks.text_detection.inference import list_inputs, predict_folder
 
     model = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
     if cfg.postprocess:
         model.override_postprocess(to_plain(cfg.postprocess))
     use_gpu = cfg.accelerator in {"auto", "gpu"} and torch.cuda.is_available()
-    model = model.to("cuda" if use_gpu else "cpu")
-    inputs = list_inputs(cfg.input)
-    output_dir = Path(cfg.paths.output_dir)
-    submission = predict_folder(model, inputs, output_dir, draw=cfg.draw, with_scores=cfg.with_scores,
-                                resize=to_plain(cfg.resize) if cfg.resize else None)
-    regions = sum(len(v) for v in submission.values())
-    print(f"{len(inputs)} images, {regions} text regions -> {output_dir}")
+    model = model.to("cuda" if use_gpu else "cpu").eval()
+    options = {"draw": bool(cfg.draw), **to_plain(cfg.options)}
+    summary = model.write_predictions(cfg.input, Path(cfg.paths.output_dir), options)
+    print(json.dumps(summary))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,13 +59,17 @@ def load_checkpoint(path: str | os.PathLike, trust: bool = False, map_location: 
 def load_module(path: str | os.PathLike, trust: bool = False, map_location: str = "cpu") -> Any:
     """Rebuild the LightningModule saved in a trainlab checkpoint, weights included.
 
+    The module's model options are applied (``configure_model``) and its ``run_record``
+    (task name, data config) is the checkpoint's, so that a module saved again keeps them.
+
     Raises:
         FileNotFoundError: no such file.
         ValueError: the checkpoint was not written by trainlab (no module record).
         RuntimeError: see :func:`load_checkpoint`.
     """
     checkpoint = load_checkpoint(path, trust=trust, map_location=map_location)
-    module_path = checkpoint.get("trainlab", {}).get("module")
+    record = checkpoint.get("trainlab", {})
+    module_path = record.get("module")
     if not module_path:
         raise ValueError(f"{path}: not a trainlab checkpoint (no 'trainlab.module' record)")
     module_name, _, class_name = module_path.rpartition(".")
@@ -76,4 +80,9 @@ def load_module(path: str | os.PathLike, trust: bool = False, map_location: str 
     model = cls(**hparams)
     model.load_state_dict(checkpoint["state_dict"])
     model.on_load_checkpoint(checkpoint)
+    if hasattr(model, "run_record"):
+        model.run_record = {k: record[k] for k in ("task", "data") if k in record}
+    if hasattr(model, "configure_model"):
+        model.configure_model()
     return model
+

@@ -5,6 +5,8 @@ Resolvers (registered on import):
 - ``${trainlab_asset:<name>}``: absolute path of a folder shipped inside the package,
   e.g. ``${trainlab_asset:sroie_mini}`` for the embedded receipts.
 - ``${trainlab_safe_name:<text>}``: ``text`` made safe as one folder name;
+- ``${trainlab_metric_slug:<metric>}``: a metric name as it appears in file names
+  (``val/hmean`` -> ``val_hmean``);
 - ``${trainlab_sweep_dir:<existing or null>,<new>}`` and
   ``${trainlab_job_dirname:<sweep dir>,<job number>,<job overrides>}``: the sweep layout
   (:mod:`trainlab.engine.layout`).
@@ -36,9 +38,15 @@ def asset_path(name: str) -> str:
     return str(path)
 
 
+def metric_slug(metric: str) -> str:
+    """``val/hmean`` -> ``val_hmean``: a logged metric's name as a file-name part."""
+    return str(metric).replace("/", "_")
+
+
 def register_resolvers() -> None:
     """Register trainlab's OmegaConf resolvers (idempotent)."""
     for name, function in (("trainlab_asset", asset_path), ("trainlab_safe_name", safe_name),
+                           ("trainlab_metric_slug", metric_slug),
                            ("trainlab_sweep_dir", sweep_dir), ("trainlab_job_dirname", job_dirname)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

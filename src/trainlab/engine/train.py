@@ -33,7 +33,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
     Args:
         cfg: The composed config (root ``train.yaml``): groups ``data``, ``model``,
             ``optimizer``, ``scheduler``, ``trainer``, ``callbacks``, ``logger``,
-            ``paths``, and keys ``seed``, ``exp_name``, ``ckpt_path`` (resume),
+            ``paths``, and keys ``task``, ``optimized_metric``, ``optimized_direction``,
+            ``seed``, ``exp_name``, ``ckpt_path`` (resume),
             ``trust_checkpoint`` (unpickle the resumed checkpoint fully), ``test`` (evaluate
             the best checkpoint on the test split).
         callbacks: Extra Lightning callbacks, run after the configured ones and the manifest
@@ -49,7 +50,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = RunManifest(str(output_dir), config=to_plain(cfg), seed=cfg.seed, exp_name=cfg.exp_name)
-    manifest.record["resumed_from"] = cfg.get("ckpt_path")
+    manifest.record.update(task=cfg.get("task"), resumed_from=cfg.get("ckpt_path"),
+                           optimized={"metric": cfg.get("optimized_metric"), "direction": cfg.get("optimized_direction")})
     manifest.write()
     try:
         metrics = _run(cfg, output_dir, manifest, list(callbacks))
@@ -66,6 +68,11 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
 def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """Instantiate ``cfg.data`` (set up for fit) and ``cfg.model`` with the optimizer and scheduler sections.
 
+    What the datamodule needs from the model (e.g. which training targets) reaches it through
+    its config (interpolations such as ``${model.targets}``), not by reconfiguring it here.
+    The module records the task and the resolved data config, which every checkpoint then
+    carries (``trainlab eval`` rebuilds the data from it).
+
     Raises:
         Whatever the datamodule or module raise for bad config (their messages name the key).
     """
@@ -74,7 +81,7 @@ def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.Ligh
     datamodule.setup("fit")
     log.info("model: %s", cfg.model._target_)
     model = hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
-    model.configure_datamodule(datamodule)
+    model.run_record = {"task": cfg.get("task"), "data": to_plain(cfg.data)}
     return datamodule, model
 
 

@@ -15,14 +15,28 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from trainlab.workflow.collect import parameter_columns
+from trainlab.workflow.collect import metric_direction, parameter_columns
 
 FORMATS = ("md", "csv", "latex")
 
 
-def default_direction(metric: str) -> str:
-    """``min`` for losses and errors (names with ``loss`` or ``error``), ``max`` otherwise."""
-    return "min" if any(word in metric for word in ("loss", "error")) else "max"
+def optimized_of(runs: pd.DataFrame) -> tuple[str | None, str | None]:
+    """``(optimized metric, direction)`` the collected runs share, or ``(None, None)`` when they
+    declare none or disagree."""
+    if "optimized_metric" not in runs.columns:
+        return None, None
+    pairs = runs[["optimized_metric", "optimized_direction"]].dropna().drop_duplicates()
+    if len(pairs) != 1:
+        return None, None
+    metric, direction = pairs.iloc[0]
+    return str(metric), str(direction)
+
+
+def default_direction(metric: str, runs: pd.DataFrame | None = None) -> str:
+    """``max`` or ``min`` for ``metric``: the runs' declared direction for their optimized metric,
+    else by its words (:func:`~trainlab.workflow.collect.metric_direction`)."""
+    optimized, direction = optimized_of(runs) if runs is not None else (None, None)
+    return metric_direction(metric, optimized, direction)
 
 
 def swept_parameters(runs: pd.DataFrame) -> list[str]:
@@ -62,7 +76,7 @@ def ablation_table(runs: pd.DataFrame, metric: str, group_by: Sequence[str] | No
     if metric not in runs.columns:
         available = [c for c in runs.columns if "/" in c]
         raise KeyError(f"metric {metric!r} is not a column of the results; metric columns: {', '.join(available)}")
-    direction = direction or default_direction(metric)
+    direction = direction or default_direction(metric, runs)
     if direction not in ("max", "min"):
         raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
     selected = runs[runs["status"].isin(statuses) & runs[metric].notna()].copy()

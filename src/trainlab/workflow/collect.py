@@ -4,7 +4,8 @@ Walks a folder for ``manifest.json`` files (written by
 :class:`~trainlab.engine.callbacks.run_manifest.RunManifest`) and makes one row per run:
 
 - ``run`` (folder relative to the collected root), ``run_dir`` (absolute here; the command
-  writes it relative to the CSV), ``exp_name``;
+  writes it relative to the CSV), ``exp_name``, ``task``, and the metric the run was judged by
+  with its direction (``optimized_metric``, ``optimized_direction``: ``max`` or ``min``);
 - ``status``: ``finished``, ``failed`` (with ``error``), ``pruned`` (search trials), or
   ``interrupted``: stopped by the user, or a ``running`` record whose process is gone
   (:func:`~trainlab.workflow.liveness.process_alive`); ``running`` only for live ones;
@@ -13,7 +14,8 @@ Walks a folder for ``manifest.json`` files (written by
   all of them as one string;
 - metrics: every ``final`` entry as is (``val/hmean``: the best checkpoint's score,
   ``test/hmean``...), and for every metric of the per-epoch history ``best/<metric>``
-  (highest; lowest for names with ``loss``) and ``last/<metric>`` (last epoch);
+  (in the run's optimized direction for its optimized metric; else lowest for losses and
+  errors, highest otherwise, :func:`metric_direction`) and ``last/<metric>`` (last epoch);
 - ``seed``, ``epochs`` (epochs run), ``best_epoch``, ``wall_seconds``, ``params`` and
   ``trainable_params``, ``started``, ``ended``, ``host``, ``resumed_from``, ``git_commit``;
 - ``mlflow/<metric>``: the last values logged to MLflow, when the run has an ``mlruns``
@@ -37,11 +39,14 @@ log = logging.getLogger(__name__)
 
 #: Columns every row has, in this order; the override and metric columns follow.
 STANDARD_COLUMNS = [
-    "run", "status", "error", "exp_name", "seed", "epochs", "best_epoch", "wall_seconds", "params",
+    "run", "status", "error", "exp_name", "task", "optimized_metric", "optimized_direction", "seed", "epochs", "best_epoch", "wall_seconds", "params",
     "trainable_params", "overrides", "started", "ended", "host", "resumed_from", "git_commit", "run_dir",
 ]
 # Overrides that say where or how a run ran, not what it computed: no column of their own.
-_NOT_PARAMETERS = {"exp_name", "launcher", "n_jobs", "resume_sweep", "ckpt_path", "paths.output_dir", "paths.output_root"}
+_NOT_PARAMETERS = {"exp_name", "launcher", "n_jobs", "resume_sweep", "ckpt_path", "resume", "paths.output_dir",
+                   "paths.output_root"}
+# Words of metric names where lower is better (losses and error measures).
+_LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "mard", "fid", "latency")
 
 
 def find_manifests(root: str | Path) -> Iterator[Path]:
@@ -72,19 +77,34 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def _direction(name: str) -> str:
-    return "min" if "loss" in name else "max"
+def metric_direction(name: str, optimized_metric: str | None = None, optimized_direction: str | None = None) -> str:
+    """``max`` or ``min``: whether a higher or a lower value of metric ``name`` is better.
+
+    The run's declared direction holds for its optimized metric (also under ``best/``,
+    ``last/`` and ``test/`` spellings of it); other names are judged by their words: lower is
+    better for losses and errors (``loss``, ``error``, ``rmse``, ``mae``, ``mse``, ``mard``,
+    ``fid``, ``latency``), higher otherwise.
+    """
+    base = name.split("/", 1)[1] if name.startswith(("best/", "last/")) else name
+    if optimized_metric and optimized_direction in ("max", "min"):
+        tail = optimized_metric.split("/", 1)[-1]
+        if base == optimized_metric or base == f"test/{tail}":
+            return str(optimized_direction)
+    return "min" if any(word in base.lower() for word in _LOWER_IS_BETTER) else "max"
 
 
-def history_metrics(history: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """``best/<metric>`` and ``last/<metric>`` of every numeric ``train/*`` and ``val/*`` history entry."""
+def history_metrics(history: Sequence[Mapping[str, Any]], optimized_metric: str | None = None,
+                    optimized_direction: str | None = None) -> dict[str, float]:
+    """``best/<metric>`` and ``last/<metric>`` of every numeric ``train/*`` and ``val/*`` history entry
+    (best in :func:`metric_direction`)."""
     row: dict[str, float] = {}
     names = sorted({k for h in history for k, v in h.items()
                     if (k.startswith("train/") or k.startswith("val/")) and isinstance(v, (int, float))})
     for name in names:
         values = [float(h[name]) for h in history if isinstance(h.get(name), (int, float))]
         if values:
-            row[f"best/{name}"] = min(values) if _direction(name) == "min" else max(values)
+            direction = metric_direction(name, optimized_metric, optimized_direction)
+            row[f"best/{name}"] = min(values) if direction == "min" else max(values)
             row[f"last/{name}"] = values[-1]
     return row
 
@@ -132,11 +152,17 @@ def collect_run(manifest_path: Path, root: Path, stale_after: float = STALE_AFTE
     status, error = run_status(manifest, stale_after)
     history = manifest.get("history") or []
     params = manifest.get("params") or {}
+    config = manifest.get("config") or {}
+    optimized = manifest.get("optimized") or {"metric": config.get("optimized_metric"),
+                                              "direction": config.get("optimized_direction")}
     row: dict[str, Any] = {
         "run": str(run_dir.relative_to(root)) if run_dir != root else run_dir.name,
         "status": status,
         "error": error,
         "exp_name": manifest.get("exp_name"),
+        "task": manifest.get("task") or config.get("task"),
+        "optimized_metric": optimized.get("metric"),
+        "optimized_direction": optimized.get("direction"),
         "seed": manifest.get("seed"),
         "epochs": len(history),
         "best_epoch": (manifest.get("best") or {}).get("epoch"),
@@ -155,7 +181,7 @@ def collect_run(manifest_path: Path, root: Path, stale_after: float = STALE_AFTE
         if key not in row and key not in _NOT_PARAMETERS and not key.startswith("hydra"):
             row[key] = value
     row.update({k: v for k, v in (manifest.get("final") or {}).items() if isinstance(v, (int, float))})
-    row.update(history_metrics(history))
+    row.update(history_metrics(history, optimized.get("metric"), optimized.get("direction")))
     row.update(mlflow_metrics(run_dir))
     return row
 

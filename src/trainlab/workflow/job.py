@@ -54,7 +54,7 @@ def run_job(cfg: DictConfig) -> float | None:
         cfg: The composed ``train`` config of this job.
 
     Returns:
-        The value of ``cfg.optimized_metric`` (default ``val/hmean``) in the run's final
+        The value of ``cfg.optimized_metric`` (the experiment's, e.g. ``val/hmean``) in the run's final
         metrics, or ``None`` when the run did not produce it.
 
     Raises:

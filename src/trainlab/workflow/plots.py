@@ -72,14 +72,15 @@ def plot_metric_vs_parameters(runs: pd.DataFrame, metric: str, parameters: Seque
 
 
 def plot_training_curves(runs: pd.DataFrame, path: str | os.PathLike, label_columns: Sequence[str] = (),
-                         metrics: Sequence[str] = ("train/loss", "val/hmean")) -> Path:
+                         metrics: Sequence[str] = ("train/loss",)) -> Path:
     """Overlay every run's per-epoch history: one panel per metric, one line per run.
 
     Args:
         runs: Collected rows with ``run_dir`` (the manifest is read from there) and ``run``.
         path: Output PNG.
         label_columns: Columns that label a run's line (default: its ``run`` folder).
-        metrics: History keys to draw against the epoch (1-based).
+        metrics: History keys to draw against the epoch (1-based), e.g. ``("train/loss", <the
+            runs' optimized metric>)``.
 
     Raises:
         FileNotFoundError: no run's manifest could be read.

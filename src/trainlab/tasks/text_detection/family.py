@@ -7,10 +7,10 @@ decoded by DB post-processing (family ``"db"``); CRAFT predicts region and affin
 target builder, loss, post-processing and its threshold grid — so the dataset and the
 LightningModule stay family-agnostic.
 
-Config sections stay flat across families (``data.targets``, ``model.loss``,
-``model.head.postprocess``, ``model.tune_postprocess``): each family takes the keys it
-knows; a key that no family knows is an error (a typo), so switching
-``model.architecture_name`` never needs other config edits.
+Each family has its own config sections (``model.targets``, ``model.loss``,
+``model.head.postprocess``, ``model.tune_postprocess``), written in its model configs
+(``configs/model/text_detection/``): a key the family does not take is an error that lists
+the keys it does take, whether it is a typo or another family's key.
 """
 
 from __future__ import annotations
@@ -99,28 +99,60 @@ def get_family(name: str) -> DetectorFamily:
 
 
 def select_options(family: DetectorFamily, options: Mapping[str, Any] | None, section: str) -> dict[str, Any]:
-    """The keys of a flat config section that ``family`` takes.
+    """Check a family config section: every key must be one the family takes.
 
     Args:
         family: The detector family.
-        options: The section (``data.targets``, ``model.loss`` or ``model.head.postprocess``).
+        options: The section (``model.targets``, ``model.loss`` or ``model.head.postprocess``).
         section: Which one: ``"targets"``, ``"loss"`` or ``"postprocess"``.
 
+    Returns:
+        The section as a plain dict.
+
     Raises:
-        ValueError: a key that no registered family knows (a typo); the message lists the
-            keys of ``family``.
+        ValueError: a key the family does not take: a typo, or another family's key (e.g.
+            CRAFT's ``region_weight`` on a DBNet); the message lists the family's keys and,
+            for another family's key, which config selects that family.
     """
     _import_builtin()
     keys_of = {"targets": DetectorFamily.target_keys, "loss": DetectorFamily.loss_keys,
                "postprocess": DetectorFamily.postprocess_keys}[section]
     options = dict(options or {})
-    known = set().union(*(keys_of(f) for f in _FAMILIES.values()))
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"unknown {section} option(s) {', '.join(unknown)}; "
-                         f"the {family.name} family takes: {', '.join(sorted(keys_of(family)))}")
     own = keys_of(family)
-    return {k: v for k, v in options.items() if k in own}
+    unknown = sorted(set(options) - own)
+    if unknown:
+        others = sorted({f.name for f in _FAMILIES.values() if f is not family and set(unknown) & keys_of(f)})
+        example = {"db": "dbnet"}.get(others[0], others[0]) if others else ""
+        hint = f" (keys of the {', '.join(others)} family: choose such a model, e.g. model=text_detection/{example})" \
+            if others else ""
+        raise ValueError(f"unknown {section} option(s) {', '.join(unknown)} for the {family.name} family{hint}; "
+                         f"it takes: {', '.join(sorted(own))}")
+    return options
+
+
+def config_family(postprocess: Mapping[str, Any] | None) -> str | None:
+    """The family a ``model.head.postprocess`` section was written for: the one family whose keys
+    cover all of it, or ``None`` when none or several do (empty sections, typos, shared keys only)."""
+    _import_builtin()
+    keys = set(postprocess or {})
+    fitting = [name for name, family in _FAMILIES.items() if keys and keys <= family.postprocess_keys()]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def check_tune_options(family: DetectorFamily, tune_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check a ``model.tune_postprocess`` section: ``enabled``, ``every_epoch`` and lists of the
+    family's tuned parameters only.
+
+    Raises:
+        ValueError: another key (the message lists the valid ones).
+    """
+    options = dict(tune_config or {})
+    valid = {"enabled", "every_epoch", *family.tune_keys}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ValueError(f"unknown tune_postprocess option(s) {', '.join(unknown)} for the {family.name} family; "
+                         f"it takes: {', '.join(sorted(valid))}")
+    return options
 
 
 def grid_values(family: DetectorFamily, tune_config: Mapping[str, Any]) -> list[tuple[str, Sequence[Any]]]:

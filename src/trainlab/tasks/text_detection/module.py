@@ -12,17 +12,24 @@ it writes from then on).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch import nn
 
-from trainlab.engine.model_options import compile_module, enable_grad_checkpointing, to_channels_last
 from trainlab.engine.module import TrainlabModule
-from trainlab.tasks.text_detection.family import DetectorFamily, get_family, grid_values, select_options
+from trainlab.tasks.text_detection.family import (
+    DetectorFamily,
+    check_tune_options,
+    config_family,
+    get_family,
+    grid_values,
+    select_options,
+)
 from trainlab.tasks.text_detection.metrics.icdar2015 import (
     DatasetResult,
     Icdar2015Accumulator,
@@ -61,6 +68,9 @@ class TextDetectionModule(TrainlabModule):
             :class:`~trainlab.tasks.text_detection.postprocess.db_postprocess.DBPostprocessConfig`).
         loss: The family's loss options (for DB,
             :class:`~trainlab.tasks.text_detection.losses.db_loss.DBLoss` weights).
+        targets: The family's training-target options (for DB ``shrink_ratio``,
+            ``thresh_min``, ``thresh_max``, ``min_text_size``); checked here, used by the
+            datamodule, whose config takes them by interpolation (``${model.targets}``).
         resize: Inference resize policy (``mode``, ``size``, ``max_side``), stored so that
             ``trainlab predict`` resizes as training did.
         tune_postprocess: ``enabled`` and lists of ``thresh``, ``box_thresh`` and
@@ -69,16 +79,10 @@ class TextDetectionModule(TrainlabModule):
             ``val/precision|recall|hmean`` are those of the best combination (the configured
             one is logged as ``val/hmean_default``), so checkpoint selection and early
             stopping judge each epoch at its best thresholds, as the final model will be.
-        channels_last: Use channels-last memory format (about 25 % faster on CPU).
-        grad_checkpointing: Recompute the encoder's activations in the backward pass
-            (timm ``set_grad_checkpointing``; less memory, about 30 % more compute).
-        compile: ``torch.compile`` the network: ``false``, ``true``, or ``enabled`` plus
-            ``torch.compile`` options (``mode``, ``backend``, ``dynamic``).
-        feature_dropout: Spatial dropout (``nn.Dropout2d``) on the encoder's feature maps
-            during training; 0 keeps the layer inert. Dropout schedules
-            (:mod:`trainlab.engine.callbacks.dropout_schedule`) set its rate.
-        optimizer: Optimizer config section.
-        scheduler: Scheduler config section.
+        channels_last, grad_checkpointing, compile, feature_dropout, optimizer, scheduler:
+            the engine's model options and optimizer sections
+            (:class:`~trainlab.engine.module.TrainlabModule`); channels-last is about 25 %
+            faster on CPU, gradient checkpointing costs about 30 % more compute.
 
     Validation and test metrics are pooled over all processes under DDP (per-image results
     gathered, images padded in by the distributed sampler counted once).
@@ -86,7 +90,8 @@ class TextDetectionModule(TrainlabModule):
     Batches: see :class:`~trainlab.tasks.text_detection.data.dataset.TextDetectionDataset`.
 
     Raises:
-        ConfigError: ``grad_checkpointing`` on an encoder without support, or bad ``compile`` options.
+        ValueError: a config key the architecture or its family does not take (the message
+            lists the keys it does take).
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class TextDetectionModule(TrainlabModule):
         neck: Mapping[str, Any] | None = None,
         head: Mapping[str, Any] | None = None,
         loss: Mapping[str, Any] | None = None,
+        targets: Mapping[str, Any] | None = None,
         resize: Mapping[str, Any] | None = None,
         tune_postprocess: Mapping[str, Any] | None = None,
         channels_last: bool = True,
@@ -106,29 +112,25 @@ class TextDetectionModule(TrainlabModule):
         optimizer: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
     ):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+        super().__init__(optimizer=optimizer, scheduler=scheduler, channels_last=channels_last,
+                         grad_checkpointing=grad_checkpointing, compile=compile, feature_dropout=feature_dropout)
         self.save_hyperparameters()
         head = dict(head or {})
         self.family: DetectorFamily = get_family(architecture_family(architecture_name))
-        self.postprocess = self.family.postprocess_config(
-            **select_options(self.family, head.pop("postprocess", {}), "postprocess"))
+        postprocess = head.pop("postprocess", {}) or {}
+        written_for = config_family(postprocess)
+        if written_for is not None and written_for != self.family.name:
+            raise ValueError(f"model.architecture_name={architecture_name} is of the {self.family.name} family, but this "
+                             f"model config is written for the {written_for} family (its post-processing keys); "
+                             f"choose the architecture's own config: model=text_detection/{architecture_name}")
+        self.postprocess = self.family.postprocess_config(**select_options(self.family, postprocess, "postprocess"))
         self.net = build_detector(architecture_name, encoder=dict(encoder or {}), neck=dict(neck or {}), head=head)
         if pretrained_detector:
             load_pretrained_detector(self.net, architecture_name, pretrained_detector)
         self.loss_fn = self.family.loss_class(**select_options(self.family, loss, "loss"))
+        self.targets = select_options(self.family, targets, "targets")
         self.resize = dict(resize or {})
-        self.tune_config = dict(tune_postprocess or {})
-        self.channels_last = channels_last
-        if channels_last:
-            to_channels_last(self.net)
-        self.feature_dropout = nn.Dropout2d(float(feature_dropout))
-        if hasattr(self.net, "encoder"):
-            self.net.encoder.register_forward_hook(self._drop_features)
-        self.model_options_record = {
-            "channels_last": bool(channels_last),
-            "grad_checkpointing": enable_grad_checkpointing(self.net.encoder) if grad_checkpointing else [],
-            "compiled": compile_module(self.net, compile),
-        }
+        self.tune_config = check_tune_options(self.family, tune_postprocess)
         self._accumulators = {"val": Icdar2015Accumulator(), "test": Icdar2015Accumulator()}
         self._tune_every_epoch = bool(self.tune_config.get("enabled", True) and self.tune_config.get("every_epoch", True))
         self._val_maps: list[Sample] = []
@@ -137,26 +139,18 @@ class TextDetectionModule(TrainlabModule):
 
     @staticmethod
     def hparams_for_loading(hparams: dict[str, Any]) -> dict[str, Any]:
-        """Hyper-parameters to rebuild the module from a checkpoint: no pretrained-weight loading."""
-        hparams = dict(hparams)
+        """Hyper-parameters to rebuild the module from a checkpoint: no pretrained-weight loading
+        (the checkpoint holds the weights), no training-time switches."""
+        hparams = TrainlabModule.hparams_for_loading(hparams)
         encoder = dict(hparams.get("encoder") or {})
-        encoder.update(pretrained=False, checkpoint=None)
+        if encoder:
+            encoder.update(pretrained=False, checkpoint=None)
         hparams["encoder"] = encoder
-        # Training-time switches: evaluation and prediction run eagerly, without recomputation.
-        hparams.update(compile=None, grad_checkpointing=False)
         hparams["pretrained_detector"] = None
         return hparams
 
-    def _drop_features(self, encoder: nn.Module, inputs: Any, features: list[torch.Tensor]) -> list[torch.Tensor] | None:
-        """Forward hook of the encoder: spatial dropout on each feature map while training."""
-        if not self.training or self.feature_dropout.p == 0.0:
-            return None
-        return [self.feature_dropout(f) for f in features]
-
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the network: ``(B, 3, H, W)`` float32 to a dict of ``(B, 1, h, w)`` maps (``h, w`` = ``H, W`` for DB, half for CRAFT)."""
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         return self.net(images)
 
     def transfer_batch_to_device(self, batch: dict[str, Any], device: torch.device, dataloader_idx: int) -> dict[str, Any]:
@@ -172,11 +166,6 @@ class TextDetectionModule(TrainlabModule):
                      batch_size=batch_size)
         return losses["loss"]
 
-    def configure_datamodule(self, datamodule: L.LightningDataModule) -> None:
-        """Make the datamodule build this family's training targets."""
-        if hasattr(datamodule, "set_target_family"):
-            datamodule.set_target_family(self.family.name)
-
     @torch.no_grad()
     def predict_maps(self, images: torch.Tensor) -> list[dict[str, np.ndarray]]:
         """Inference score maps for normalised images ``(B, 3, H, W)`` (the module must be in eval mode).
@@ -185,8 +174,6 @@ class TextDetectionModule(TrainlabModule):
             One dict per image with the family's :attr:`~DetectorFamily.inference_maps`,
             each ``(h, w)`` float32 (``h, w`` = ``H, W`` for DB, ``H/2, W/2`` for CRAFT).
         """
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         outputs = self.net(images)
         maps = {key: outputs[key][:, 0].float().cpu().numpy() for key in self.family.inference_maps}
         return [{key: value[i] for key, value in maps.items()} for i in range(images.shape[0])]
@@ -252,15 +239,55 @@ class TextDetectionModule(TrainlabModule):
         """Replace some decoding parameters (e.g. given on the command line), keeping the others.
 
         Args:
-            overrides: Parameter name -> value, flat as in ``model.head.postprocess``; keys of
-                another family (e.g. CRAFT's ``text_threshold`` for a DB model) are ignored.
+            overrides: Parameter name -> value, as in ``model.head.postprocess``.
 
         Raises:
-            ValueError: a key that no detector family knows (a typo); the message lists the keys
-                of this model's family.
+            ValueError: a key this model's family does not take (a typo, or another family's key
+                such as CRAFT's ``text_threshold`` on a DB model); the message lists its keys.
         """
         chosen = select_options(self.family, overrides, "postprocess")
         self.postprocess = self.family.postprocess_config(**{**self.postprocess.to_dict(), **chosen})
+
+    def postprocess_record(self) -> dict[str, Any]:
+        """The decoding parameters in use (tuned on validation, or overridden)."""
+        return self.postprocess.to_dict()
+
+    def write_evaluation(self, output_dir: Path, split: str, metrics: Mapping[str, float]) -> dict[str, Any]:
+        """``per_image.csv`` (ICDAR 2015 counts per image) in ``output_dir``; returns precision,
+        recall, H-mean and the match counts of the split, the decoding parameters and the resize
+        policy used."""
+        result = self.last_results["test"]
+        result.write_per_image_csv(Path(output_dir) / "per_image.csv")
+        return {**result.summary(), "postprocess": self.postprocess_record(), "resize": dict(self.resize)}
+
+    def write_predictions(self, inputs: str | os.PathLike, output_dir: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Detect text in an image or a folder of images (:func:`~.inference.predict_folder`).
+
+        Writes ``res_<name>.txt`` (ICDAR 2015 result files), ``submission.json`` and, with
+        ``draw`` (default true), ``vis/<name>.jpg``.
+
+        Args:
+            inputs: An image file or a folder of images.
+            output_dir: Where to write.
+            options: ``draw`` (bool), ``with_scores`` (append each region's confidence to the
+                result lines), ``resize`` (a resize policy instead of the trained one).
+
+        Raises:
+            FileNotFoundError, ValueError: see :func:`~.inference.list_inputs`; ValueError for
+                an unknown option.
+        """
+        from trainlab.tasks.text_detection.inference import list_inputs, predict_folder
+
+        options = dict(options)
+        unknown = sorted(set(options) - {"draw", "with_scores", "resize"})
+        if unknown:
+            raise ValueError(f"unknown predict option(s) {', '.join(unknown)}; text detection takes: draw, resize, "
+                             "with_scores")
+        images = list_inputs(inputs)
+        submission = predict_folder(self, images, output_dir, draw=bool(options.get("draw", True)),
+                                    with_scores=bool(options.get("with_scores", False)), resize=options.get("resize"))
+        regions = sum(len(v) for v in submission.values())
+        return {"images": len(images), "text_regions": regions, "output": str(output_dir)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("trainlab", {}).get("postprocess")

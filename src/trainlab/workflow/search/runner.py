@@ -37,7 +37,13 @@ from trainlab.workflow.resume import LAST_CHECKPOINT, read_manifest
 from trainlab.workflow.search.best import group_overrides, recipe_overlay, write_best_experiment
 from trainlab.workflow.search.pruning import OptunaPruning
 from trainlab.workflow.search.space import Param, override, parse_space
-from trainlab.workflow.search.study import done_count, open_study, recover_dead_trials, retried_trial
+from trainlab.workflow.search.study import (
+    done_count,
+    open_study,
+    optuna_direction,
+    recover_dead_trials,
+    retried_trial,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +130,7 @@ class Search:
         self.search = OmegaConf.to_container(cfg.search, resolve=True)
         self.space: list[Param] = parse_space(self.search.get("params"))
         self.metric = str(self.search["metric"])
-        self.direction = str(self.search.get("direction", "maximize"))
-        if self.direction not in ("maximize", "minimize"):
-            raise ValueError(f"search.direction must be maximize or minimize, got {self.direction!r}")
+        self.direction = optuna_direction(self.search.get("direction", "maximize"))
         self.n_trials = int(self.search["n_trials"])
         self.search_dir = Path(search_dir)
         self.command = list(command)

@@ -89,6 +89,20 @@ def storage_url(storage: str | None, search_dir: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
+def optuna_direction(direction: Any) -> str:
+    """Optuna's name of an optimisation direction: ``max``/``maximize`` -> ``maximize``,
+    ``min``/``minimize`` -> ``minimize`` (experiments write ``optimized_direction: max|min``).
+
+    Raises:
+        ValueError: any other value.
+    """
+    value = str(direction).lower()
+    names = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
+    if value not in names:
+        raise ValueError(f"search.direction (the experiment's optimized_direction) must be max or min, got {direction!r}")
+    return names[value]
+
+
 def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Study:
     """Create the study ``search.study_name`` in its storage, or load it to continue.
 
@@ -107,7 +121,7 @@ def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Stud
         retry = RetryHeartbeatStaleTrialCallback(max_retry=search.get("max_retry", 1))
     storage = RDBStorage(url, heartbeat_interval=search.get("heartbeat_interval") or None,
                          grace_period=search.get("grace_period") or None, heartbeat_stale_trial_callback=retry)
-    direction = str(search.get("direction", "maximize"))
+    direction = optuna_direction(search.get("direction", "maximize"))
     study = optuna.create_study(study_name=str(search["study_name"]), storage=storage, direction=direction,
                                 sampler=make_sampler(search.get("sampler")), pruner=make_pruner(search.get("pruner")),
                                 load_if_exists=True)

@@ -20,11 +20,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from torch.utils.data import DataLoader
 
+from trainlab.engine.datamodule import TaskDataModule, check_split
 from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, collate, file_md5
 from trainlab.tasks.text_detection.data.icdar_format import read_split
+from trainlab.tasks.text_detection.family import get_family, select_options
+from trainlab.tasks.text_detection.models.registry import architecture_family
 from trainlab.tasks.text_detection.types import AnnotatedImage
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def fingerprint(records_by_split: Mapping[str, Sequence[AnnotatedImage]], digest
     return {"sha256": hasher.hexdigest(), "splits": splits}
 
 
-class TextDetectionDataModule(L.LightningDataModule):
+class TextDetectionDataModule(TaskDataModule):
     """Train/val/test loaders over an ICDAR-format folder.
 
     Args:
@@ -111,16 +113,25 @@ class TextDetectionDataModule(L.LightningDataModule):
         resize: Resize policy shared by training and evaluation (``mode``, ``size``,
             ``max_side``), see :func:`~trainlab.tasks.text_detection.data.transforms.target_size`.
         augment: Augmentation config section.
-        targets: Training-target options (flat; the target family takes its keys).
+        architecture_name: The detector architecture the training targets are for; its
+            family (DB or CRAFT) decides which targets are built. Configs pass the model's
+            (``${model.architecture_name}``).
+        targets: The family's training-target options (configs pass ``${model.targets}``).
         cache_images: Keep resized images in memory.
         drop_test_duplicates: Drop train images byte-identical to a test image.
         seed: Seed of the train/val carving.
         limit_train: Use only the first N train images (after carving), for quick runs.
 
-    Raises (at ``setup``):
-        FileNotFoundError: a folder or an annotation file is missing.
-        AnnotationError: a malformed annotation line (file and line named).
+    Validation and test loaders hold one whole image per batch (sizes differ).
+
+    Raises:
+        ValueError: an unknown architecture, or a target option its family does not take
+            (at construction).
+        FileNotFoundError: a folder or an annotation file is missing (at ``setup``).
+        AnnotationError: a malformed annotation line, file and line named (at ``setup``).
     """
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -134,20 +145,19 @@ class TextDetectionDataModule(L.LightningDataModule):
         image_size: int = 640,
         resize: Mapping[str, Any] | None = None,
         augment: Mapping[str, Any] | None = None,
+        architecture_name: str = "dbnet",
         targets: Mapping[str, Any] | None = None,
         cache_images: bool = True,
         drop_test_duplicates: bool = True,
         seed: int = 42,
         limit_train: int | None = None,
     ):
-        super().__init__()
+        super().__init__(batch_size=batch_size, num_workers=num_workers, eval_batch_size=1)
         self.root = Path(root).expanduser()
         self.train_split = train_split
         self.test_split = test_split
         self.val_split = val_split if isinstance(val_split, (int, float)) else list(val_split)
         self.polygon_points = polygon_points
-        self.batch_size = batch_size
-        self.num_workers = num_workers
         self.image_size = image_size
         self.resize = dict(resize or {})
         self.augment = dict(augment or {})
@@ -160,7 +170,9 @@ class TextDetectionDataModule(L.LightningDataModule):
         self.dropped: list[str] = []
         self._datasets: dict[str, TextDetectionDataset] = {}
         self._digests: dict[Path, str] = {}
-        self.target_family = "db"
+        self.target_family = architecture_family(architecture_name)
+        # Fail at construction on a target key the family does not take, not at the first batch.
+        select_options(get_family(self.target_family), self.targets, "targets")
 
     def _read(self, split: str) -> list[AnnotatedImage]:
         return read_split(self.root / "images" / split, self.root / "annotations" / split,
@@ -198,16 +210,6 @@ class TextDetectionDataModule(L.LightningDataModule):
             "test": TextDetectionDataset(test, False, **common),
         }
 
-    def set_target_family(self, family: str) -> None:
-        """Build the training targets of a detector family (``"db"``, ``"craft"``): set by the model."""
-        if family != self.target_family:
-            self.target_family = family
-            if "train" in self._datasets:
-                old = self._datasets["train"]
-                self._datasets["train"] = TextDetectionDataset(
-                    old.records, True, self.image_size, resize=self.resize, augment=self.augment, targets=self.targets,
-                    cache_images=self.cache_images, target_family=family)
-
     def set_image_size(self, size: int) -> None:
         """Change the training crop side (pixels) from the next batch on (progressive resolution)."""
         self.image_size = int(size)
@@ -223,36 +225,14 @@ class TextDetectionDataModule(L.LightningDataModule):
         return result
 
     def dataset(self, split: str) -> TextDetectionDataset:
-        """The dataset of ``"train"``, ``"val"`` or ``"test"``."""
+        """The dataset of ``"train"`` (augmented crops with targets), ``"val"`` or ``"test"``."""
         self.setup()
-        return self._datasets[split]
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        dataset = self.dataset(split)
-        batch_size = self.batch_size if split == "train" else 1
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=collate,
-            drop_last=split == "train" and len(dataset) > batch_size,
-            persistent_workers=False,
-        )
+        return self._datasets[check_split(split)]
 
     def eval_dataloader(self, split: str) -> DataLoader:
         """Whole-image loader (no augmentation, batch 1) over ``"train"``, ``"val"`` or ``"test"``."""
         self.setup()
-        if split == "train":
+        if check_split(split) == "train":
             dataset = TextDetectionDataset(self.records["train"], False, resize=self.resize, cache_images=False)
             return DataLoader(dataset, batch_size=1, num_workers=self.num_workers, collate_fn=collate)
-        return self._loader(split, shuffle=False)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self.loader(split, shuffle=False)

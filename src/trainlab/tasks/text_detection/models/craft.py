@@ -109,7 +109,7 @@ class CRAFT(nn.Module):
 
     Args:
         encoder: Returns features deepest first (:class:`CraftVGG16BN`), or strides
-            ascending (a :class:`~trainlab.tasks.text_detection.models.encoder.TimmEncoder`,
+            ascending (a :class:`~trainlab.layers.encoder.TimmEncoder`,
             reversed here).
 
     Input: ``(B, 3, H, W)`` float32 normalised images, ``H`` and ``W`` multiples of 32.
@@ -149,7 +149,7 @@ def build_craft(encoder: dict[str, Any] | None = None, neck: dict[str, Any] | No
     Args:
         encoder: ``model_name`` None or ``"vgg16_bn"`` for the paper's VGG16-BN (which takes
             ``pretrained`` and ``checkpoint``), or any timm name with
-            :class:`~trainlab.tasks.text_detection.models.encoder.TimmEncoder` arguments.
+            :class:`~trainlab.layers.encoder.TimmEncoder` arguments.
         neck: No CRAFT option (DB keys of the shared section are dropped by the registry).
         head: No CRAFT option.
 

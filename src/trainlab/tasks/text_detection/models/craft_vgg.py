@@ -7,7 +7,7 @@ VGG16-BN feature layers (``torchvision.models.vgg.make_layers``), grouped into t
 five slices with the official layer indices, so the official checkpoint maps onto this
 module key for key (see :mod:`~trainlab.tasks.text_detection.models.craft_weights`).
 Nothing is downloaded: ImageNet weights come from timm's ``vgg16_bn`` when
-``pretrained=True`` (with :class:`~trainlab.tasks.text_detection.models.encoder.TimmEncoder`'s
+``pretrained=True`` (with :class:`~trainlab.layers.encoder.TimmEncoder`'s
 offline rules), or from a local torchvision/timm ``vgg16_bn`` state dict.
 """
 
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from trainlab.tasks.text_detection.models.encoder import EncoderError, local_pretrained_file
+from trainlab.layers.encoder import EncoderError, local_pretrained_file
 
 # Official slice boundaries in torchvision's VGG16-BN ``features`` indices: slice1 ends at the
 # BN of conv2_2, slice2 at the BN of conv3_2, slice3 at the BN of conv4_2, slice4 at the BN

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from trainlab.tasks.text_detection.models.db_head import DBHead
-from trainlab.tasks.text_detection.models.encoder import TimmEncoder
-from trainlab.tasks.text_detection.models.fpn_neck import FPNNeck
+from trainlab.layers.encoder import TimmEncoder
+from trainlab.layers.fpn import FPNNeck
 from trainlab.tasks.text_detection.models.registry import register_architecture
 
 

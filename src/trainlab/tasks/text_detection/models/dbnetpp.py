@@ -17,7 +17,7 @@ from torch import nn
 from trainlab.tasks.text_detection.models.asf import AdaptiveScaleFusion
 from trainlab.tasks.text_detection.models.db_head import DBHead
 from trainlab.tasks.text_detection.models.dbnet import DBNet, timm_encoder
-from trainlab.tasks.text_detection.models.fpn_neck import FPNNeck
+from trainlab.layers.fpn import FPNNeck
 from trainlab.tasks.text_detection.models.registry import register_architecture
 
 
@@ -49,7 +49,7 @@ def build_dbnetpp(encoder: dict[str, Any] | None = None, neck: dict[str, Any] | 
     """Build DBNet++ from config dicts.
 
     Args:
-        encoder: :class:`~trainlab.tasks.text_detection.models.encoder.TimmEncoder` arguments;
+        encoder: :class:`~trainlab.layers.encoder.TimmEncoder` arguments;
             ``model_name`` None means ``resnet18``.
         neck: ``inner_channels`` (default 256), ``channel_attention`` (default True).
         head: ``k`` (default 50).

@@ -31,7 +31,6 @@ the resize policy ``mode: min_side_limit`` (see
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +42,6 @@ from trainlab.tasks.text_detection.models.db_head import db_branch
 from trainlab.tasks.text_detection.models.ppocr_convert import converted_ppocr_det, expose_neck_features
 from trainlab.tasks.text_detection.models.registry import register_architecture
 
-log = logging.getLogger(__name__)
 
 # PaddleOCR's NormalizeImage for the PP-OCRv4 detector, applied to the channels of a BGR image in order.
 PADDLE_MEAN = (0.485, 0.456, 0.406)
@@ -132,19 +130,20 @@ def _settings(section: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (section or {}).items() if v is not None and v is not False}
 
 
-@register_architecture("ppocr_det", family="db")
+@register_architecture("ppocr_det", family="db", neck_keys=(), head_keys=("freeze_norm", "threshold_branch", "k"))
 def build_ppocr_det(encoder: Mapping[str, Any] | None = None, neck: Mapping[str, Any] | None = None,
                     head: Mapping[str, Any] | None = None) -> PPOCRDet:
     """Build the PP-OCRv4 detector with its pretrained weights.
 
     Args:
-        encoder: Ignored (the PPLCNetV3 backbone is fixed); settings in it are named in a warning.
-        neck: Ignored likewise (RSE-FPN).
+        encoder: Must ask for nothing (the PPLCNetV3 backbone is fixed): empty, or keys set
+            to ``None``/``False``.
+        neck: Empty likewise (RSE-FPN; the registry rejects any key).
         head: ``freeze_norm`` (bool, default true), ``threshold_branch`` (bool, default false)
-            and ``k`` (float, 50), see :class:`PPOCRDet`; other keys are ignored likewise
-            (``postprocess`` never reaches here).
+            and ``k`` (float, 50), see :class:`PPOCRDet` (``postprocess`` never reaches here).
 
     Raises:
+        ValueError: an encoder setting (the network is fixed).
         PPOCRUnavailableError: ``onnx``, ``onnx2torch`` or ``rapidocr-onnxruntime`` is not
             installed (the message says what to install).
     """
@@ -153,9 +152,8 @@ def build_ppocr_det(encoder: Mapping[str, Any] | None = None, neck: Mapping[str,
     threshold_branch = bool(head.pop("threshold_branch", False))
     k = head.pop("k", None)
     k = 50.0 if k is None else float(k)
-    ignored = [f"model.{name}.{key}={value}" for name, section in (("encoder", encoder), ("neck", neck), ("head", head))
-               for key, value in _settings(section).items()]
-    if ignored:
-        log.warning("ppocr_det is PaddleOCR's fixed PP-OCRv4 network; ignoring %s (use model=ppocr_det for a "
-                    "config without them)", ", ".join(ignored))
+    settings = [f"model.encoder.{key}={value}" for key, value in _settings(encoder).items()]
+    if settings:
+        raise ValueError(f"ppocr_det is PaddleOCR's fixed PP-OCRv4 network and takes no encoder settings; got "
+                         f"{', '.join(settings)} (use model=text_detection/ppocr_det for a config without them)")
     return PPOCRDet(converted_ppocr_det(), freeze_norm=freeze_norm, threshold_branch=threshold_branch, k=k)

@@ -4,11 +4,10 @@ Each architecture lives in its own file and registers a builder with
 :func:`register_architecture`; :func:`build_detector` is the single door in (the timm
 pattern: ``@register_model`` plus ``create_model``).
 
-The ``model.neck`` and ``model.head`` config sections are flat across architectures, like
-the family sections (see :mod:`trainlab.tasks.text_detection.family`): an architecture that
-declares its ``neck_keys``/``head_keys`` receives only those keys, and a key that no
-architecture declares is an error (a typo), so ``model.architecture_name=craft`` works from
-a config written for DBNet.
+Each architecture declares the ``model.neck`` and ``model.head`` keys it takes; any other key
+is an error that lists them (a typo, or another architecture's key, e.g. DBNet++'s
+``channel_attention`` on a DBNet), like the family sections (see
+:mod:`trainlab.tasks.text_detection.family`).
 """
 
 from __future__ import annotations
@@ -32,8 +31,8 @@ def register_architecture(name: str, family: str = "db", neck_keys: Iterable[str
         name: The ``model.architecture_name`` value.
         family: Its detector family (targets, loss, post-processing), see
             :mod:`trainlab.tasks.text_detection.family`.
-        neck_keys: The ``model.neck`` keys the builder takes; others known to some
-            architecture are dropped before the call. None passes the section unfiltered.
+        neck_keys: The ``model.neck`` keys the builder takes; any other key is an error.
+            None passes the section unchecked.
         head_keys: The same for ``model.head`` (``postprocess`` is never passed).
 
     Raises:
@@ -53,28 +52,30 @@ def register_architecture(name: str, family: str = "db", neck_keys: Iterable[str
 
 
 def select_section(architecture_name: str, section: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The keys of the flat ``model.<section>`` config that ``architecture_name`` takes.
+    """Check the ``model.<section>`` config of ``architecture_name``: only keys it declares.
 
     Args:
         architecture_name: A registered architecture.
         section: ``"neck"`` or ``"head"``.
         options: The config section.
 
+    Returns:
+        The section as a plain dict.
+
     Raises:
-        ValueError: unknown architecture, or a key that no architecture declares (the message
-            lists the keys this one takes).
+        ValueError: unknown architecture, or a key it does not declare (the message lists the
+            keys it takes).
     """
     _check(architecture_name)
     options = dict(options or {})
     own = _SECTION_KEYS[section][architecture_name]
     if own is None:
         return options
-    known = set().union(*(keys for keys in _SECTION_KEYS[section].values() if keys is not None))
-    unknown = sorted(set(options) - known)
+    unknown = sorted(set(options) - own)
     if unknown:
-        raise ValueError(f"unknown model.{section} option(s) {', '.join(unknown)}; "
-                         f"{architecture_name} takes: {', '.join(sorted(own)) or 'none'}")
-    return {k: v for k, v in options.items() if k in own}
+        raise ValueError(f"unknown model.{section} option(s) {', '.join(unknown)} for {architecture_name}; "
+                         f"it takes: {', '.join(sorted(own)) or 'none'}")
+    return options
 
 
 def architecture_family(architecture_name: str) -> str:
