@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metric", default=None,
                         help="column to compare (default: the runs' optimized_metric, e.g. val/hmean)")
     parser.add_argument("--group-by", nargs="+", default=None, metavar="COLUMN",
-                        help="columns that define a group (default: the swept parameters except seed)")
+                        help="columns that define a group (default: the swept parameters except seed and data.fold)")
     parser.add_argument("--direction", choices=("max", "min"), default=None,
                         help="best is the highest (max) or lowest (min) value (default: the runs' optimized_direction "
                              "for their metric, else min for losses and errors, max otherwise)")
@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.plots or (args.output.parent if args.output else args.results.parent)
     included = runs[runs["status"].isin(args.status) & runs[args.metric].notna()]
     swept = swept_parameters(included)
-    parameters = args.group_by or [c for c in swept if c != "seed"]
+    from trainlab.workflow.ablate import REPLICATE_COLUMNS
+
+    parameters = args.group_by or [c for c in swept if c not in REPLICATE_COLUMNS]
     slug = args.metric.replace("/", "_")
     written = []
     if parameters:

@@ -1,5 +1,10 @@
 """``trainlab eval ckpt_path=<file> [data.<key>=<value>] [split=test]``: score a checkpoint, any task.
 
+``ckpt_path=[a,b,...]`` scores an ensemble (``weights=[...]``), ``tta=[...]`` test-time
+augmentation, and ``choose_on=val`` chooses the decision parameters again on the validation split
+with the model as evaluated; ``metrics.json`` records which checkpoints, weights, transforms and
+decision parameters were used and where those were chosen.
+
 The checkpoint names its LightningModule and carries the data config it was trained with:
 the module is rebuilt (``weights_only`` loading), the datamodule is rebuilt from that config
 with the command's ``data.*`` overrides, the test loop runs on the chosen split, and the task
@@ -49,30 +54,38 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     import lightning as L
 
-    from trainlab.engine.checkpoint import load_module
+    from trainlab.cli.models import load_for_inference
     from trainlab.engine.config import to_plain
     from trainlab.engine.io import atomic_write_json
     from trainlab.engine.datamodule import check_split
 
     split = check_split(cfg.split)
-    model = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
-    if cfg.postprocess:
-        model.override_postprocess(to_plain(cfg.postprocess))
+    model, paths = load_for_inference(cfg)
     data = data_config(model.run_record.get("data"), to_plain(cfg.data) if cfg.get("data") else None,
-                       str(cfg.ckpt_path))
+                       paths[0])
     datamodule = hydra.utils.instantiate(data, _convert_="all")
     datamodule.setup("test")
+    chosen = None
+    if cfg.get("choose_on"):
+        if check_split(cfg.choose_on) == "test" or cfg.choose_on == split:
+            raise ValueError(f"choose_on={cfg.choose_on}: decision parameters are never chosen on the split "
+                             f"being scored ({split}) nor on test; use choose_on=val")
+        chosen = model.choose_postprocess(model.validation_samples(datamodule, cfg.choose_on))
+        chosen["split"] = cfg.choose_on
+        model.postprocess_source = f"{cfg.choose_on} split, chosen by trainlab eval"
     trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_model_summary=False)
     trainer.test(model, dataloaders=datamodule.eval_dataloader(split), verbose=False)
     logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
     output_dir = Path(cfg.paths.output_dir)
     headline = model.write_evaluation(output_dir, split, logged)
-    metrics = {"checkpoint": str(cfg.ckpt_path), "task": model.run_record.get("task"), "split": split,
-               "data": datamodule.fingerprint(), "logged": logged, **headline}
+    metrics = {"checkpoint": paths[0] if len(paths) == 1 else paths, "task": model.run_record.get("task"),
+               "split": split, "weights": to_plain(cfg.weights) if cfg.get("weights") is not None else None,
+               "tta": list(cfg.get("tta") or []), "chosen_here": chosen, "data": datamodule.fingerprint(),
+               "logged": logged, **headline}
     atomic_write_json(output_dir / "metrics.json", metrics)
     print(json.dumps({"split": split, **{k: v for k, v in headline.items() if isinstance(v, (int, float, str))}}))
-    log.info("wrote the evaluation of %s to %s", cfg.ckpt_path, output_dir)
+    log.info("wrote the evaluation of %s to %s", ", ".join(paths), output_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@ Hydra-driven commands (``train``, ``eval``, ``predict``, ``tune``, ``plot-lr``, 
 ``batch-size-find``) receive the remaining arguments as
 Hydra overrides (``key=value``, ``-m`` for multirun, ``--cfg job`` to print the config).
 Alias spellings of keys are rewritten first (:mod:`trainlab.cli.aliases`).
-Plain commands (``score``, ``average``, ``collect``, ``ablate``, ``tasks``) parse their own ``--flags`` with argparse. Command modules are
+Plain commands (``score``, ``average``, ``collect``, ``ablate``, ``tasks``, ``kfold``) parse their own ``--flags`` with argparse. Command modules are
 imported only when run, so ``trainlab score`` never imports torch.
 """
 
@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("trainlab.cli.collect", "main", "collect every run below a folder into one CSV table"),
     "ablate": ("trainlab.cli.ablate", "main", "comparison table (mean ± std over seeds) and plots from collected runs"),
     "tasks": ("trainlab.cli.tasks", "main", "list the installed tasks with their experiments"),
+    "kfold": ("trainlab.cli.kfold", "main", "k-fold training: a run per fold, out-of-fold choices, fold ensemble"),
 }
 
 

@@ -4,7 +4,8 @@ The checkpoint's task reads the input and writes its predictions in ``outputs/pr
 (:meth:`~trainlab.engine.module.TrainlabModule.write_predictions`): text detection writes ICDAR
 ``res_<name>.txt`` files, ``submission.json`` and drawings; other tasks write their own
 formats. ``+postprocess.<key>=<value>`` overrides a decision parameter tuned on validation,
-``+options.<key>=<value>`` passes an option to the task's writer.
+``+options.<key>=<value>`` passes an option to the task's writer. ``ckpt_path=[a,b,...]``
+predicts with an ensemble (``weights=[...]``), ``tta=[...]`` with test-time augmentation.
 """
 
 from __future__ import annotations
@@ -27,12 +28,10 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     import torch
 
-    from trainlab.engine.checkpoint import load_module
+    from trainlab.cli.models import load_for_inference
     from trainlab.engine.config import to_plain
 
-    model = load_module(cfg.ckpt_path, trust=cfg.trust_checkpoint)
-    if cfg.postprocess:
-        model.override_postprocess(to_plain(cfg.postprocess))
+    model, _ = load_for_inference(cfg)
     use_gpu = cfg.accelerator in {"auto", "gpu"} and torch.cuda.is_available()
     model = model.to("cuda" if use_gpu else "cpu").eval()
     options = {"draw": bool(cfg.draw), **to_plain(cfg.options)}

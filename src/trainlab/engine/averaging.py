@@ -87,8 +87,10 @@ def _check_same(path: str | os.PathLike, first: Path, reference: dict[str, Any],
                              f"{first} has {tuple(reference[key][0])} {reference[key][1]}")
 
 
-def last_epoch_checkpoints(run_dir: str | os.PathLike, k: int) -> list[Path]:
+def last_epoch_checkpoints(run_dir: str | os.PathLike, k: int, every: bool = False) -> list[Path]:
     """The per-epoch checkpoints ``checkpoints/epoch=NN*.ckpt`` of the last ``k`` epochs of a run, oldest first.
+
+    With ``every``, all of them (at least ``k``).
 
     Raises:
         ValueError: ``k < 2``, or the run has fewer than ``k`` per-epoch checkpoints (the
@@ -104,7 +106,7 @@ def last_epoch_checkpoints(run_dir: str | os.PathLike, k: int) -> list[Path]:
     if len(found) < k:
         raise ValueError(f"{folder} has {len(found)} per-epoch checkpoint(s), fewer than --last {k}; train with "
                          "callbacks=[default,epoch_checkpoints] to keep one checkpoint per epoch")
-    return [path for _, path in found[-k:]]
+    return [path for _, path in (found if every else found[-k:])]
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path:

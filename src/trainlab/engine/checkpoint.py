@@ -60,7 +60,8 @@ def load_module(path: str | os.PathLike, trust: bool = False, map_location: str 
     """Rebuild the LightningModule saved in a trainlab checkpoint, weights included.
 
     The module's model options are applied (``configure_model``) and its ``run_record``
-    (task name, data config) is the checkpoint's, so that a module saved again keeps them.
+    (task name, data config, optimized metric) is the checkpoint's, so that a module saved
+    again keeps them.
 
     Raises:
         FileNotFoundError: no such file.
@@ -81,7 +82,7 @@ def load_module(path: str | os.PathLike, trust: bool = False, map_location: str 
     model.load_state_dict(checkpoint["state_dict"])
     model.on_load_checkpoint(checkpoint)
     if hasattr(model, "run_record"):
-        model.run_record = {k: record[k] for k in ("task", "data") if k in record}
+        model.run_record = {k: record[k] for k in ("task", "data", "optimized") if k in record}
     if hasattr(model, "configure_model"):
         model.configure_model()
     return model

@@ -74,8 +74,11 @@ class TrainlabModule(L.LightningModule):
         # What the config does not show, for the run manifest (see manifest_summary).
         self.schedule_record: dict[str, Any] = {}
         self.model_options_record: dict[str, Any] = {}
-        # The run's task name and resolved data config, written into every checkpoint.
+        # The run's task name, resolved data config and optimized metric, written into every checkpoint.
         self.run_record: dict[str, Any] = {}
+        # Where the decision parameters in use were chosen ("configured", "validation split",
+        # "out-of-fold ..."), written into every checkpoint and every evaluation report.
+        self.postprocess_source = "configured"
         self._options_applied = False
 
     # Model options -------------------------------------------------------------------
@@ -156,6 +159,10 @@ class TrainlabModule(L.LightningModule):
         record = checkpoint.setdefault("trainlab", {})
         record["module"] = f"{cls.__module__}.{cls.__qualname__}"
         record.update(self.run_record)
+        record["postprocess_source"] = self.postprocess_source
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.postprocess_source = checkpoint.get("trainlab", {}).get("postprocess_source", self.postprocess_source)
 
     @staticmethod
     def hparams_for_loading(hparams: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +185,46 @@ class TrainlabModule(L.LightningModule):
         checkpoint. Returns what was chosen, for the run manifest.
         """
         return {}
+
+    def validation_samples(self, datamodule: L.LightningDataModule, split: str = "val") -> list[Any]:
+        """This model's inference outputs on a split, cached with their ground truth, from which
+        :meth:`choose_postprocess` chooses decision parameters. Samples of several models on
+        their own held-out folds pool into one list (out-of-fold choice, ``trainlab kfold``).
+
+        Raises:
+            NotImplementedError: the task has no decision parameters to choose.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no decision parameters chosen on validation")
+
+    def choose_postprocess(self, samples: list[Any]) -> dict[str, Any]:
+        """Choose the decision parameters on ``samples`` (:meth:`validation_samples`, one model's or
+        pooled), use them from now on, and return what was chosen with the scores before/after.
+        The returned ``"postprocess"`` entry is what :meth:`override_postprocess` takes, so that
+        the same choice can be given to other models (the folds of ``trainlab kfold``).
+
+        Raises:
+            NotImplementedError: as :meth:`validation_samples`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no decision parameters chosen on validation")
+
+    @classmethod
+    def ensemble(cls, modules: list[TrainlabModule], weights: list[float] | None = None) -> TrainlabModule:
+        """One module that averages the predictions of ``modules`` (``trainlab eval/predict
+        ckpt_path=[a,b,...]``), optionally weighted.
+
+        Raises:
+            NotImplementedError: the task does not average models.
+        """
+        raise NotImplementedError(f"{cls.__name__} does not average several checkpoints")
+
+    def configure_tta(self, transforms: list[str] | None) -> None:
+        """Average predictions over test-time augmentation transforms (task-defined names).
+
+        Raises:
+            NotImplementedError: the task has no test-time augmentation (when ``transforms`` is non-empty).
+        """
+        if transforms:
+            raise NotImplementedError(f"{type(self).__name__} has no test-time augmentation")
 
     def postprocess_record(self) -> dict[str, Any]:
         """The decision parameters inference uses now (thresholds...), for reports. Default: none."""

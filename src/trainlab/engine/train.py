@@ -81,7 +81,8 @@ def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.Ligh
     datamodule.setup("fit")
     log.info("model: %s", cfg.model._target_)
     model = hydra.utils.instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, _convert_="all")
-    model.run_record = {"task": cfg.get("task"), "data": to_plain(cfg.data)}
+    model.run_record = {"task": cfg.get("task"), "data": to_plain(cfg.data),
+                        "optimized": {"metric": cfg.get("optimized_metric"), "direction": cfg.get("optimized_direction")}}
     return datamodule, model
 
 

@@ -1,10 +1,10 @@
 """Comparison tables from collected runs: ``trainlab ablate results.csv --metric val/hmean``.
 
 Runs (rows of ``trainlab collect``) that finished are grouped by the swept parameters (the
-override columns whose value varies, ``seed`` excepted; or ``--group-by``); each group shows
-the metric's mean ± sample standard deviation over its runs (over seeds, when several seeds
-ran), its run count and seeds, and companion columns (the test counterpart of a ``val/``
-metric, epochs, wall time, parameter count). Groups are sorted best first and the best row is
+override columns whose value varies, the replicate columns ``seed`` and ``data.fold``
+excepted; or ``--group-by``); each group shows the metric's mean ± sample standard deviation
+over its runs (over seeds or folds, when several ran), its run count, seeds and folds, and
+companion columns (the test counterpart of a ``val/`` metric, epochs, wall time, parameter count). Groups are sorted best first and the best row is
 highlighted: bold in Markdown and LaTeX, ``best = True`` in CSV.
 """
 
@@ -18,6 +18,8 @@ import pandas as pd
 from trainlab.workflow.collect import metric_direction, parameter_columns
 
 FORMATS = ("md", "csv", "latex")
+#: Columns that repeat a configuration rather than change it: a group's runs differ in them.
+REPLICATE_COLUMNS = ("seed", "data.fold")
 
 
 def optimized_of(runs: pd.DataFrame) -> tuple[str | None, str | None]:
@@ -58,7 +60,8 @@ def ablation_table(runs: pd.DataFrame, metric: str, group_by: Sequence[str] | No
     Args:
         runs: The table of ``trainlab collect`` (one row per run).
         metric: Column to compare (e.g. ``val/hmean``, ``best/val/hmean``, ``last/train/loss``).
-        group_by: Columns that define a group; default :func:`swept_parameters` without ``seed``
+        group_by: Columns that define a group; default :func:`swept_parameters` without the
+            replicate columns (``seed``, ``data.fold``), or ``exp_name`` when nothing else varies
             (every run its own group when nothing else varies).
         direction: ``max`` or ``min`` (default :func:`default_direction`).
         statuses: Run statuses included (default: finished runs only).
@@ -84,7 +87,8 @@ def ablation_table(runs: pd.DataFrame, metric: str, group_by: Sequence[str] | No
         counts = runs["status"].value_counts().to_dict()
         raise ValueError(f"no run with status in {list(statuses)} has {metric!r} (statuses: {counts})")
     if group_by is None:
-        group_by = [c for c in swept_parameters(selected) if c != "seed"] or ["run"]
+        group_by = [c for c in swept_parameters(selected) if c not in REPLICATE_COLUMNS]
+        group_by = group_by or (["exp_name"] if "exp_name" in selected.columns else ["run"])
     missing = [c for c in group_by if c not in selected.columns]
     if missing:
         raise KeyError(f"--group-by {', '.join(missing)}: not a column; parameter columns: "
@@ -101,6 +105,8 @@ def ablation_table(runs: pd.DataFrame, metric: str, group_by: Sequence[str] | No
             row[f"{name} std"] = group[name].std(ddof=1) if group[name].count() > 1 else math.nan
         row["runs"] = len(group)
         row["seeds"] = " ".join(str(s) for s in sorted(group["seed"].dropna().unique())) if "seed" in group else ""
+        if "data.fold" in group:
+            row["folds"] = " ".join(str(int(f)) for f in sorted(group["data.fold"].dropna().unique()))
         row["epochs"] = group["epochs"].mean()
         row["wall_seconds"] = group["wall_seconds"].mean()
         row["params"] = group["params"].iloc[0]

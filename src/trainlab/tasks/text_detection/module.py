@@ -20,6 +20,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
 from trainlab.engine.module import TrainlabModule
 from trainlab.tasks.text_detection.family import (
@@ -34,6 +35,7 @@ from trainlab.tasks.text_detection.metrics.icdar2015 import (
     DatasetResult,
     Icdar2015Accumulator,
 )
+from trainlab.tasks.text_detection import tta
 from trainlab.tasks.text_detection.models.craft_weights import load_pretrained_detector
 from trainlab.tasks.text_detection.models.registry import architecture_family, build_detector
 from trainlab.tasks.text_detection.threshold_search import (
@@ -136,6 +138,11 @@ class TextDetectionModule(TrainlabModule):
         self._val_maps: list[Sample] = []
         self.val_postprocess = self.postprocess
         self.last_results: dict[str, DatasetResult] = {}
+        # Inference-time averaging (trainlab eval/predict): other members of an ensemble, their
+        # weights (this model's first), and test-time augmentation transforms.
+        self.members = nn.ModuleList()
+        self.member_weights: list[float] = [1.0]
+        self.tta: list[str] = []
 
     @staticmethod
     def hparams_for_loading(hparams: dict[str, Any]) -> dict[str, Any]:
@@ -170,13 +177,71 @@ class TextDetectionModule(TrainlabModule):
     def predict_maps(self, images: torch.Tensor) -> list[dict[str, np.ndarray]]:
         """Inference score maps for normalised images ``(B, 3, H, W)`` (the module must be in eval mode).
 
+        With ensemble members (:meth:`ensemble`) or test-time augmentation (:meth:`configure_tta`),
+        the maps are the weighted mean over members and transforms, each map brought back to
+        the untransformed geometry first (:mod:`~trainlab.tasks.text_detection.tta`).
+
         Returns:
             One dict per image with the family's :attr:`~DetectorFamily.inference_maps`,
             each ``(h, w)`` float32 (``h, w`` = ``H, W`` for DB, ``H/2, W/2`` for CRAFT).
         """
+        if not len(self.members) and not self.tta:
+            maps = self.network_maps(images)
+            return [{key: value[i] for key, value in maps.items()} for i in range(images.shape[0])]
+        models = [self, *self.members]
+        transforms = self.tta or ["identity"]
+        total: list[dict[str, np.ndarray]] = [{} for _ in range(images.shape[0])]
+        for model, weight in zip(models, self.member_weights):
+            for name in transforms:
+                transformed = tta.apply(name, images)
+                maps = model.network_maps(transformed)
+                for key, batch in maps.items():
+                    ratio = batch.shape[-2] / transformed.shape[-2]  # map / input resolution (DB 1, CRAFT 1/2)
+                    shape = (round(images.shape[-2] * ratio), round(images.shape[-1] * ratio))
+                    for i in range(images.shape[0]):
+                        back = tta.invert(name, batch[i], shape) * (weight / len(transforms))
+                        total[i][key] = total[i][key] + back if key in total[i] else back.astype(np.float32)
+        return [{key: np.ascontiguousarray(value) for key, value in image.items()} for image in total]
+
+    @torch.no_grad()
+    def network_maps(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """This network's own score maps, no averaging: inference map name -> ``(B, h, w)`` float32."""
         outputs = self.net(images)
-        maps = {key: outputs[key][:, 0].float().cpu().numpy() for key in self.family.inference_maps}
-        return [{key: value[i] for key, value in maps.items()} for i in range(images.shape[0])]
+        return {key: outputs[key][:, 0].float().cpu().numpy() for key in self.family.inference_maps}
+
+    @classmethod
+    def ensemble(cls, modules: list[TextDetectionModule], weights: list[float] | None = None) -> TextDetectionModule:
+        """Average several detectors of one family at the score-map level (folds, seeds, or
+        architectures of one family), before post-processing.
+
+        The first module carries the others as members and keeps its own decoding parameters
+        (choose the ensemble's with :meth:`choose_postprocess` on validation or out-of-fold data).
+
+        Args:
+            modules: Two or more detectors of the same family, in eval mode.
+            weights: One non-negative weight per module (normalised to sum 1); ``None``: equal.
+
+        Raises:
+            ValueError: modules of different families, or weights that do not fit.
+        """
+        families = {m.family.name for m in modules}
+        if len(families) != 1:
+            raise ValueError(f"an ensemble averages score maps of one detector family; got {', '.join(sorted(families))}")
+        weights = [1.0] * len(modules) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(modules) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"weights: {len(modules)} non-negative values with a positive sum needed; got {weights}")
+        first = modules[0]
+        first.members = nn.ModuleList(modules[1:])
+        first.member_weights = [w / sum(weights) for w in weights]
+        return first
+
+    def configure_tta(self, transforms: list[str] | None) -> None:
+        """Average the score maps over test-time transforms (:mod:`~trainlab.tasks.text_detection.tta`).
+
+        Raises:
+            ValueError: an unknown transform name.
+        """
+        self.tta = tta.check_transforms(transforms or [])
 
     def detect(self, maps: dict[str, np.ndarray], original_size: tuple[int, int], config: Any = None) -> list[TextRegion]:
         """Decode one image's score maps into regions in original ``(H, W)`` pixels."""
@@ -247,10 +312,11 @@ class TextDetectionModule(TrainlabModule):
         """
         chosen = select_options(self.family, overrides, "postprocess")
         self.postprocess = self.family.postprocess_config(**{**self.postprocess.to_dict(), **chosen})
+        self.postprocess_source = f"{self.postprocess_source}, overridden: {', '.join(sorted(chosen))}"
 
     def postprocess_record(self) -> dict[str, Any]:
-        """The decoding parameters in use (tuned on validation, or overridden)."""
-        return self.postprocess.to_dict()
+        """The decoding parameters in use and where they were chosen (``source``)."""
+        return {**self.postprocess.to_dict(), "source": self.postprocess_source}
 
     def write_evaluation(self, output_dir: Path, split: str, metrics: Mapping[str, float]) -> dict[str, Any]:
         """``per_image.csv`` (ICDAR 2015 counts per image) in ``output_dir``; returns precision,
@@ -290,37 +356,58 @@ class TextDetectionModule(TrainlabModule):
         return {"images": len(images), "text_regions": regions, "output": str(output_dir)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         saved = checkpoint.get("trainlab", {}).get("postprocess")
         if saved:
             self.postprocess = self.family.postprocess_config(**saved)
+            if "postprocess_source" not in checkpoint["trainlab"]:  # checkpoints written before it was recorded
+                self.postprocess_source = "validation split"
 
     def after_fit(self, datamodule: L.LightningDataModule) -> dict[str, Any]:
-        """Choose the post-processing thresholds by H-mean on the validation split.
-
-        The grid comes from ``tune_postprocess``; probability maps are computed once and every
-        combination is post-processed and scored with the ICDAR 2015 protocol
-        (:func:`search_postprocess`). The best combination replaces ``self.postprocess``.
+        """Choose the post-processing thresholds by H-mean on the validation split
+        (:meth:`validation_samples`, then :meth:`choose_postprocess`).
 
         Returns:
-            ``{"postprocess": chosen parameters, "val_hmean_before": H-mean with the configured
-            parameters, "val_hmean_after": H-mean with the chosen ones, "grid_size": n}``, or
-            ``{}`` when tuning is disabled or there is no validation image.
+            What :meth:`choose_postprocess` returns, or ``{}`` when tuning is disabled or there
+            is no validation image.
         """
         if not self.tune_config.get("enabled", True):
             return {}
-        dataset = datamodule.dataset("val")
-        if len(dataset) == 0:
+        samples = self.validation_samples(datamodule)
+        if not samples:
             return {}
+        chosen = self.choose_postprocess(samples)
+        self.postprocess_source = "validation split"
+        return chosen
+
+    def validation_samples(self, datamodule: L.LightningDataModule, split: str = "val") -> list[Sample]:
+        """Score maps of every image of ``split`` with its ground truth: ``(name, regions, maps,
+        original (H, W))`` per image (the module is put in eval mode)."""
+        dataset = datamodule.dataset(split)
         self.eval()
         samples = []
         for index in range(len(dataset)):
             item = dataset[index]
             maps = self.predict_maps(item["image"][None].to(self.device))[0]
             samples.append((item["name"], item["regions"], maps, item["original_size"]))
+        return samples
+
+    def choose_postprocess(self, samples: list[Sample]) -> dict[str, Any]:
+        """Choose the post-processing thresholds by ICDAR 2015 H-mean on cached score maps.
+
+        The grid comes from ``tune_postprocess`` (the configured values first); every
+        combination is post-processed and scored (:func:`search_postprocess`) and the best
+        replaces ``self.postprocess``.
+
+        Returns:
+            ``{"postprocess": chosen parameters, "val_hmean_before": H-mean with the configured
+            parameters, "val_hmean_after": H-mean with the chosen ones, "grid_size": n,
+            "images": n}``.
+        """
         grid = tune_grid(self.family, self.postprocess, self.tune_config)
         config, result, default = search_postprocess(samples, grid, self.family)
-        log.info("post-processing tuned on %d validation images: %s (val H-mean %.4f, configured %.4f)", len(samples),
+        log.info("post-processing chosen on %d validation images: %s (H-mean %.4f, configured %.4f)", len(samples),
                  {k: getattr(config, k) for k in self.family.tune_keys}, result.hmean, default.hmean)
         self.postprocess = config
         return {"postprocess": config.to_dict(), "val_hmean_before": default.hmean, "val_hmean_after": result.hmean,
-                "grid_size": len(grid)}
+                "grid_size": len(grid), "images": len(samples)}

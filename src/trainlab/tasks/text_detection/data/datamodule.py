@@ -23,7 +23,9 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from trainlab.engine.datamodule import TaskDataModule, check_split
+from trainlab.engine.folds import assign_folds, union_groups
 from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, collate, file_md5
+from trainlab.tasks.text_detection.data.duplicates import duplicate_pairs
 from trainlab.tasks.text_detection.data.icdar_format import read_split
 from trainlab.tasks.text_detection.family import get_family, select_options
 from trainlab.tasks.text_detection.models.registry import architecture_family
@@ -76,6 +78,29 @@ def split_train_val(records: Sequence[AnnotatedImage], val_split: float | Sequen
     return sorted(train, key=lambda r: r.name), sorted(val, key=lambda r: r.name)
 
 
+def fold_assignment(records: Sequence[AnnotatedImage], n_folds: int, seed: int, digests: Mapping[Path, str],
+                    max_distance: int = 10) -> tuple[dict[str, int], list[list[str]]]:
+    """Assign train images to ``n_folds`` folds, copies of one image always in one fold.
+
+    Copies are byte-identical files and near-duplicates (perceptual hashes within
+    ``max_distance`` bits, :func:`~trainlab.tasks.text_detection.data.duplicates.duplicate_pairs`).
+
+    Returns:
+        ``(image name -> fold, groups of two or more names kept together)``.
+
+    Raises:
+        ValueError: see :func:`~trainlab.engine.folds.assign_folds`.
+    """
+    names = [r.name for r in records]
+    pairs = duplicate_pairs([r.image_path for r in records], digests, max_distance)
+    groups = union_groups(names, [(names[i], names[j]) for i, j, _ in pairs])
+    members: dict[int, list[str]] = {}
+    for name, group in groups.items():
+        members.setdefault(group, []).append(name)
+    together = sorted(sorted(m) for m in members.values() if len(m) > 1)
+    return assign_folds(groups, n_folds, seed), together
+
+
 def fingerprint(records_by_split: Mapping[str, Sequence[AnnotatedImage]], digests: Mapping[Path, str]) -> dict[str, Any]:
     """A content fingerprint of the data a run used.
 
@@ -105,7 +130,14 @@ class TextDetectionDataModule(TaskDataModule):
         root: The data folder (see module docstring).
         train_split: Sub-folder name of the training images/annotations.
         test_split: Sub-folder name of the test images/annotations.
-        val_split: Fraction of train, or list of train image names, held out for validation.
+        val_split: Fraction of train, or list of train image names, held out for validation
+            (ignored when ``fold`` is set).
+        n_folds: Number of folds of the train split for k-fold training (``trainlab kfold``).
+        fold: With ``n_folds``: the fold held out for validation (0-based); the others train.
+            Copies of an image (byte-identical or near-duplicate) never straddle two folds;
+            the assignment is recorded in the fingerprint.
+        near_duplicate_distance: Perceptual-hash distance (bits of 256) up to which two images
+            are copies for the folds; -1: byte-identical files only.
         polygon_points: Vertices per polygon in the annotation files (4, or ``"auto"``).
         batch_size: Training batch size (eval batches hold one image, sizes differ).
         num_workers: DataLoader worker processes (0 is fastest on 2-core machines).
@@ -139,6 +171,9 @@ class TextDetectionDataModule(TaskDataModule):
         train_split: str = "train",
         test_split: str = "test",
         val_split: float | Sequence[str] = 0.1,
+        n_folds: int | None = None,
+        fold: int | None = None,
+        near_duplicate_distance: int = 10,
         polygon_points: int | str = 4,
         batch_size: int = 8,
         num_workers: int = 0,
@@ -157,6 +192,13 @@ class TextDetectionDataModule(TaskDataModule):
         self.train_split = train_split
         self.test_split = test_split
         self.val_split = val_split if isinstance(val_split, (int, float)) else list(val_split)
+        if (fold is None) != (n_folds is None) or (fold is not None and not 0 <= int(fold) < int(n_folds)):
+            raise ValueError(f"data.fold and data.n_folds go together, with 0 <= fold < n_folds; got fold={fold}, "
+                             f"n_folds={n_folds}")
+        self.n_folds, self.fold = (None, None) if fold is None else (int(n_folds), int(fold))
+        self.near_duplicate_distance = int(near_duplicate_distance)
+        self.folds: dict[str, int] = {}
+        self.kept_together: list[list[str]] = []
         self.polygon_points = polygon_points
         self.image_size = image_size
         self.resize = dict(resize or {})
@@ -198,7 +240,13 @@ class TextDetectionDataModule(TaskDataModule):
                 else:
                     kept.append(record)
             train_all = kept
-        train, val = split_train_val(train_all, self.val_split, self.seed, self._digests)
+        if self.fold is None:
+            train, val = split_train_val(train_all, self.val_split, self.seed, self._digests)
+        else:
+            self.folds, self.kept_together = fold_assignment(train_all, self.n_folds, self.seed, self._digests,
+                                                             self.near_duplicate_distance)
+            train = [r for r in train_all if self.folds[r.name] != self.fold]
+            val = [r for r in train_all if self.folds[r.name] == self.fold]
         if self.limit_train:
             train = train[: int(self.limit_train)]
         self.records = {"train": train, "val": val, "test": test}
@@ -222,6 +270,10 @@ class TextDetectionDataModule(TaskDataModule):
         result = fingerprint(self.records, self._digests)
         result["root"] = str(self.root)
         result["dropped_test_duplicates"] = list(self.dropped)
+        if self.fold is not None:
+            result["folds"] = {"n_folds": self.n_folds, "fold": self.fold, "seed": self.seed,
+                               "near_duplicate_distance": self.near_duplicate_distance,
+                               "assignment": dict(sorted(self.folds.items())), "kept_together": self.kept_together}
         return result
 
     def dataset(self, split: str) -> TextDetectionDataset:
