@@ -1,9 +1,21 @@
-"""Run a trained text detector on image files: regions, ICDAR result files, JSON and drawings."""
+"""Run a trained text detector on image files: regions, submission files and drawings.
+
+Submission formats (what leaderboards take; each readable by ``trainlab score --pred``):
+
+- ``icdar``: one ``res_<name>.txt`` per image, ``x1,y1,...,xn,yn[,score]`` per line (ICDAR 2015);
+- ``icdar-zip``: the same files in ``submission.zip`` (the RRC upload);
+- ``json``: ``submission.json``, ``{name: [{"points": [[x, y], ...], "score": s}, ...]}``;
+- ``csv``: ``submission.csv``, one row per region: ``image,points,score`` with ``points`` as
+  ``x1 y1 x2 y2 ...``.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
-from collections.abc import Iterable, Mapping
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from trainlab.engine.io import atomic_write, atomic_write_json
+from trainlab.engine.io import atomic_write, atomic_write_json, atomic_write_text
 from trainlab.tasks.text_detection.data.dataset import read_image, resize_for_eval
 from trainlab.tasks.text_detection.data.icdar_format import IMAGE_SUFFIXES, write_result_file
 from trainlab.tasks.text_detection.types import TextRegion
@@ -59,24 +71,45 @@ def draw_regions(image: np.ndarray, regions: Iterable[TextRegion], color: tuple[
     return canvas
 
 
-def predict_folder(model: Any, inputs: Iterable[Path], output_dir: str | os.PathLike, *, draw: bool = True,
-                   with_scores: bool = False, resize: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Detect text in every input image and write the results.
+SUBMISSION_FORMATS = ("icdar", "icdar-zip", "json", "csv")
 
-    Writes ``res_<name>.txt`` (ICDAR 2015 result format) for each image, ``submission.json``
-    (``{name: [{"points": [[x, y], ...], "score": s}, ...]}``, pixels of the original
-    image) and, with ``draw``, ``vis/<name>.jpg``. All files are written atomically.
+
+def check_formats(formats: str | Sequence[str]) -> list[str]:
+    """Submission formats as a list (a single name or a list).
+
+    Raises:
+        ValueError: an unknown format (the valid ones are listed).
+    """
+    names = [formats] if isinstance(formats, str) else list(formats)
+    unknown = [f for f in names if f not in SUBMISSION_FORMATS]
+    if unknown or not names:
+        raise ValueError(f"format: unknown {', '.join(unknown) or 'empty list'}; valid: {', '.join(SUBMISSION_FORMATS)}")
+    return names
+
+
+def predict_folder(model: Any, inputs: Iterable[Path], output_dir: str | os.PathLike, *, draw: bool = True,
+                   with_scores: bool = False, resize: Mapping[str, Any] | None = None,
+                   formats: str | Sequence[str] = ("icdar", "json")) -> dict[str, Any]:
+    """Detect text in every input image and write the submission files (see the module docstring).
+
+    Regions are in pixels of the original image; with ``draw``, ``vis/<name>.jpg`` shows them.
+    All files are written atomically.
 
     Returns:
-        The submission dict.
+        The submission dict (as in ``submission.json``).
+
+    Raises:
+        ValueError: an unknown format.
     """
+    formats = check_formats(formats)
     output_dir = Path(output_dir)
     submission: dict[str, Any] = {}
     model.eval()
     for path in inputs:
         image = read_image(path)
         regions = detect_image(model, image, resize)
-        write_result_file(output_dir / f"res_{path.stem}.txt", regions, with_scores=with_scores)
+        if "icdar" in formats or "icdar-zip" in formats:
+            write_result_file(output_dir / f"res_{path.stem}.txt", regions, with_scores=with_scores)
         submission[path.stem] = [{"points": np.round(r.points, 1).tolist(), "score": round(float(r.score), 4)}
                                  for r in regions]
         if draw:
@@ -84,5 +117,28 @@ def predict_folder(model: Any, inputs: Iterable[Path], output_dir: str | os.Path
             ok, encoded = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
             if ok:
                 atomic_write(output_dir / "vis" / f"{path.stem}.jpg", lambda handle: handle.write(encoded.tobytes()))
-    atomic_write_json(output_dir / "submission.json", submission)
+    if "json" in formats:
+        atomic_write_json(output_dir / "submission.json", submission)
+    if "csv" in formats:
+        atomic_write_text(output_dir / "submission.csv", submission_csv(submission))
+    if "icdar-zip" in formats:
+        names = [f"res_{name}.txt" for name in submission]
+        atomic_write(output_dir / "submission.zip", lambda handle: _zip(handle, output_dir, names))
     return submission
+
+
+def submission_csv(submission: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """The ``submission.csv`` text: header ``image,points,score``, one row per region."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["image", "points", "score"])
+    for name, regions in submission.items():
+        for region in regions:
+            writer.writerow([name, " ".join(f"{v:g}" for point in region["points"] for v in point), region["score"]])
+    return buffer.getvalue()
+
+
+def _zip(handle: Any, folder: Path, names: Sequence[str]) -> None:
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.write(folder / name, arcname=name)

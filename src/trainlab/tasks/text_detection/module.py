@@ -336,7 +336,9 @@ class TextDetectionModule(TrainlabModule):
             inputs: An image file or a folder of images.
             output_dir: Where to write.
             options: ``draw`` (bool), ``with_scores`` (append each region's confidence to the
-                result lines), ``resize`` (a resize policy instead of the trained one).
+                result lines), ``resize`` (a resize policy instead of the trained one),
+                ``format`` (submission formats: ``icdar``, ``icdar-zip``, ``json``, ``csv``, or
+                a list; default ``[icdar, json]``).
 
         Raises:
             FileNotFoundError, ValueError: see :func:`~.inference.list_inputs`; ValueError for
@@ -345,13 +347,14 @@ class TextDetectionModule(TrainlabModule):
         from trainlab.tasks.text_detection.inference import list_inputs, predict_folder
 
         options = dict(options)
-        unknown = sorted(set(options) - {"draw", "with_scores", "resize"})
+        unknown = sorted(set(options) - {"draw", "with_scores", "resize", "format"})
         if unknown:
-            raise ValueError(f"unknown predict option(s) {', '.join(unknown)}; text detection takes: draw, resize, "
-                             "with_scores")
+            raise ValueError(f"unknown predict option(s) {', '.join(unknown)}; text detection takes: draw, format, "
+                             "resize, with_scores")
         images = list_inputs(inputs)
         submission = predict_folder(self, images, output_dir, draw=bool(options.get("draw", True)),
-                                    with_scores=bool(options.get("with_scores", False)), resize=options.get("resize"))
+                                    with_scores=bool(options.get("with_scores", False)), resize=options.get("resize"),
+                                    formats=options.get("format", ("icdar", "json")))
         regions = sum(len(v) for v in submission.values())
         return {"images": len(images), "text_regions": regions, "output": str(output_dir)}
 
