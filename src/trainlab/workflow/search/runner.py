@@ -148,6 +148,7 @@ class Search:
 
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("sampler_seed", self.study.sampler.seed)
         params = {param.key: param.suggest(trial) for param in self.space}
         run_dir = self.search_dir / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))

@@ -15,19 +15,23 @@
 - Sampler: ``search.sampler.name`` (``tpe`` default, ``random``, ``qmc``, ``gp``...; the other
   keys are the sampler's arguments). Pruner: ``search.pruner.name`` (``median`` default,
   ``percentile``, ``successive_halving``, ``hyperband``, ``none``).
+- Seeds: every process that works on a study (a resumed search, each of several workers)
+  seeds its sampler from ``search.sampler.seed`` and the number of its own first trial
+  (:class:`ProcessSeededSampler`), so that no two processes draw the same values.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.workflow.liveness import process_alive
 
@@ -71,6 +75,102 @@ def make_sampler(config: Mapping[str, Any] | None) -> optuna.samplers.BaseSample
     return _build(SAMPLERS, config, "sampler", "tpe")
 
 
+def process_seed(seed: int, first_trial: int) -> int:
+    """The sampler seed of a process whose first trial in the study is number ``first_trial``.
+
+    Args:
+        seed: The search's base seed (``search.sampler.seed``), a non-negative integer.
+        first_trial: The number of the first trial the process runs (>= 0).
+
+    Returns:
+        A 32-bit seed (0 <= seed < 2**32), the same for the same arguments on every machine.
+
+    Raises:
+        ValueError: a negative argument.
+
+    Algorithm: the first 32-bit word of NumPy's ``SeedSequence([seed, first_trial])``, a hash
+    that gives unrelated streams to nearby entropy values
+    (https://numpy.org/doc/stable/reference/random/bit_generators/generated/numpy.random.SeedSequence.html).
+    """
+    if seed < 0 or first_trial < 0:
+        raise ValueError(f"process_seed needs non-negative integers, got seed={seed}, first_trial={first_trial}")
+    return int(np.random.SeedSequence([int(seed), int(first_trial)]).generate_state(1)[0])
+
+
+class ProcessSeededSampler(optuna.samplers.BaseSampler):
+    """The configured sampler, seeded once per process from the base seed and the process's first trial.
+
+    Optuna's samplers restart their random stream from ``seed`` in every process, so a resumed
+    search, or a second worker on the same study, would draw the parameters of the first
+    trials again (TPE's random start-up trials come from that stream). This sampler builds the
+    configured one again when this process's first trial begins (:meth:`before_trial`, called
+    by Optuna before any value is sampled) with the seed :func:`process_seed` (``seed``, that
+    trial's number). The storage hands out each trial number once, so two processes of one
+    study never share a seed; a single process on a fresh study starts at trial 0 and is
+    reproducible. Without a base seed the sampler stays unseeded (fresh entropy in every
+    process). The QMC sampler keeps the base seed: Optuna requires one seed for all its
+    workers, and it indexes its sequence by the trials already in the storage.
+
+    Args:
+        config: The ``search.sampler`` section (``name`` and the sampler's arguments, ``seed``
+            among them).
+
+    Attributes:
+        base_seed: ``config["seed"]`` (``None`` when unseeded).
+        seed: The seed this process samples with, set at its first trial (``None`` before it,
+            or when unseeded).
+        first_trial: The number of this process's first trial, set when it begins.
+        sampler: The sampler that samples, rebuilt with ``seed`` at the first trial.
+
+    Raises:
+        ValueError: an unknown sampler or argument, or a seed that is not a non-negative integer.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None):
+        self.config = dict(config or {})
+        base_seed = self.config.get("seed")
+        if base_seed is not None and (isinstance(base_seed, bool) or not isinstance(base_seed, int) or base_seed < 0):
+            raise ValueError(f"search.sampler.seed must be a non-negative integer or null, got {base_seed!r}")
+        self.base_seed: int | None = base_seed
+        self.sampler = make_sampler(self.config)
+        self.seed: int | None = None
+        self.first_trial: int | None = None
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Seed and build the sampler at this process's first trial, then let it prepare the trial."""
+        if self.first_trial is None:
+            self.first_trial = trial.number
+            self.seed = self.base_seed
+            if self.base_seed is not None and not isinstance(self.sampler, optuna.samplers.QMCSampler):
+                self.seed = process_seed(self.base_seed, trial.number)
+                self.sampler = make_sampler({**self.config, "seed": self.seed})
+            log.info("sampler %s seeded with %s (search.sampler.seed=%s, first trial of this process: %d)",
+                     type(self.sampler).__name__, self.seed, self.base_seed, trial.number)
+        self.sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        """The wrapped sampler's relative search space."""
+        return self.sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
+        """The wrapped sampler's relative sample."""
+        return self.sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
+        """The wrapped sampler's independent sample."""
+        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        """The wrapped sampler's post-processing."""
+        self.sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Reseed the wrapped sampler from fresh entropy (Optuna does so for ``n_jobs > 1`` threads)."""
+        self.sampler.reseed_rng()
+
+
 def make_pruner(config: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
     """The pruner named by ``config["name"]`` (default ``median``), built with the other keys.
 
@@ -92,9 +192,12 @@ def storage_url(storage: str | None, search_dir: str | Path) -> str:
 def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Study:
     """Create the study ``search.study_name`` in its storage, or load it to continue.
 
+    The study samples with a :class:`ProcessSeededSampler` built from ``search.sampler``.
+
     Args:
         search: The ``search`` config section (``study_name``, ``direction``, ``storage``,
-            ``sampler``, ``pruner``, ``heartbeat_interval``, ``grace_period``, ``max_retry``).
+            ``sampler``, ``pruner``, ``heartbeat_interval`` and ``grace_period`` in seconds,
+            ``max_retry``).
         search_dir: The search folder (holds the default SQLite file).
 
     Raises:
@@ -102,6 +205,7 @@ def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Stud
             pruner setting.
     """
     url = storage_url(search.get("storage"), search_dir)
+    sampler, pruner = ProcessSeededSampler(search.get("sampler")), make_pruner(search.get("pruner"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=search.get("max_retry", 1))
@@ -109,8 +213,7 @@ def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Stud
                          grace_period=search.get("grace_period") or None, heartbeat_stale_trial_callback=retry)
     direction = str(search.get("direction", "maximize"))
     study = optuna.create_study(study_name=str(search["study_name"]), storage=storage, direction=direction,
-                                sampler=make_sampler(search.get("sampler")), pruner=make_pruner(search.get("pruner")),
-                                load_if_exists=True)
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
     if study.direction.name.lower() != direction:
         raise ValueError(f"study {study.study_name!r} in {url} was created to {study.direction.name.lower()}, but "
                          f"search.direction={direction}; use another search.study_name or the stored direction")
