@@ -1,5 +1,5 @@
 """Samplers seeded per process: a resumed study and concurrent workers never draw the same
-parameters.
+parameters, and a database URL whose driver is missing is refused with a clear message.
 
 The studies are real Optuna studies in real SQLite files, sampled by the real TPE sampler
 (its first trials are its random start-up draws); the concurrent workers are two real
@@ -8,11 +8,13 @@ processes. No training runs here.
 
 from __future__ import annotations
 
+import sys
+
 import optuna
 import pytest
 
 from trainlab.workflow.search.space import parse_space
-from trainlab.workflow.search.study import ProcessSeededSampler, open_study, process_seed
+from trainlab.workflow.search.study import ProcessSeededSampler, check_storage, open_study, process_seed
 from workflow_helpers import run_together
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # QMCSampler
@@ -83,3 +85,14 @@ def test_unseeded_and_qmc_samplers_keep_their_seed(tmp_path):
     with pytest.raises(ValueError, match="unknown sampler 'tp'"):
         ProcessSeededSampler({"name": "tp"})
 
+
+def test_a_storage_url_without_its_driver_is_refused_with_what_to_install(monkeypatch):
+    with pytest.raises(ValueError, match=r"search.storage='nonsense' is not a database URL; write e.g. postgresql://"):
+        check_storage("nonsense")
+    with pytest.raises(ValueError, match=r"search.storage=nosuchdb://h/x: SQLAlchemy knows no database 'nosuchdb'"):
+        check_storage("nosuchdb://h/x")
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as when psycopg is not installed: its import fails
+    with pytest.raises(ValueError, match=r"search.storage=postgresql://optuna:\*\*\*@db/optuna: its database driver "
+                                         r"'psycopg' is not installed \(.*\); pip install 'trainlab\[search\]'"):
+        check_storage("postgresql://optuna:secret@db/optuna")
+    check_storage("sqlite:///study.db")

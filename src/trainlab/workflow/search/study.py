@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ import numpy as np
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
 from trainlab.workflow.liveness import process_alive
 
@@ -189,6 +192,72 @@ def storage_url(storage: str | None, search_dir: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
+def shown_url(url: str) -> str:
+    """``url`` with its password masked (``***``), for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def check_storage(url: str) -> None:
+    """Check that ``url`` is a database URL whose driver is installed, before Optuna connects.
+
+    SQLAlchemy picks the driver from the URL (``postgresql://`` uses psycopg with SQLAlchemy
+    2.1, ``postgresql+psycopg2://`` psycopg2, ``mysql://`` mysqlclient).
+
+    Raises:
+        ValueError: not an SQLAlchemy URL, an unknown database kind, or its driver is not
+            installed (the message names the driver and how to install it).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"search.storage={url!r} is not a database URL; write e.g. "
+                         f"postgresql://user:password@host:5432/optuna or sqlite:////abs/path/study.db") from None
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(f"search.storage={shown_url(url)}: SQLAlchemy knows no database {parsed.drivername!r}; "
+                         f"use postgresql://, mysql:// or sqlite:///") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        hint = ("pip install 'trainlab[search]' (psycopg, the driver of postgresql:// URLs)"
+                if dialect.driver == "psycopg" else
+                "install that driver's Python package, or name an installed driver in the URL (e.g. mysql+pymysql://)")
+        raise ValueError(f"search.storage={shown_url(url)}: its database driver {dialect.driver!r} is not installed "
+                         f"({error}); {hint}") from None
+
+
+def open_storage(url: str, attempts: int = 5, **options: Any) -> RDBStorage:
+    """Optuna's ``RDBStorage(url, **options)``, tried again when another process creates the tables at the same time.
+
+    Workers started together on an empty database all create Optuna's tables; the losers of
+    that race get a "duplicate key" or "already exists" error from the database
+    (https://github.com/optuna/optuna/issues/1092). Once the winner is done the tables exist
+    and opening succeeds, so a loser waits 0.2, 0.4, ... s and tries again.
+
+    Args:
+        url: The SQLAlchemy URL.
+        attempts: Tries in all (>= 1).
+        options: ``RDBStorage``'s other arguments.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: any other database error, or the race still lost after
+            ``attempts`` tries.
+    """
+    for attempt in range(1, attempts):
+        try:
+            return RDBStorage(url, **options)
+        except DBAPIError as error:
+            if not (isinstance(error, IntegrityError) or "already exists" in str(error)):
+                raise
+            log.info("the tables of %s are being created by another process; trying again", shown_url(url))
+            time.sleep(0.2 * attempt)
+    return RDBStorage(url, **options)
+
+
 def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Study:
     """Create the study ``search.study_name`` in its storage, or load it to continue.
 
@@ -201,22 +270,25 @@ def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Stud
         search_dir: The search folder (holds the default SQLite file).
 
     Raises:
-        ValueError: the stored study optimises in the other direction, or a bad sampler or
-            pruner setting.
+        ValueError: the stored study optimises in the other direction, a bad sampler or
+            pruner setting, or a storage URL that is malformed or whose driver is missing.
+        sqlalchemy.exc.OperationalError: the database server cannot be reached.
     """
     url = storage_url(search.get("storage"), search_dir)
+    check_storage(url)
     sampler, pruner = ProcessSeededSampler(search.get("sampler")), make_pruner(search.get("pruner"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=search.get("max_retry", 1))
-    storage = RDBStorage(url, heartbeat_interval=search.get("heartbeat_interval") or None,
-                         grace_period=search.get("grace_period") or None, heartbeat_stale_trial_callback=retry)
+    storage = open_storage(url, heartbeat_interval=search.get("heartbeat_interval") or None,
+                           grace_period=search.get("grace_period") or None, heartbeat_stale_trial_callback=retry)
     direction = str(search.get("direction", "maximize"))
     study = optuna.create_study(study_name=str(search["study_name"]), storage=storage, direction=direction,
                                 sampler=sampler, pruner=pruner, load_if_exists=True)
     if study.direction.name.lower() != direction:
-        raise ValueError(f"study {study.study_name!r} in {url} was created to {study.direction.name.lower()}, but "
-                         f"search.direction={direction}; use another search.study_name or the stored direction")
+        raise ValueError(f"study {study.study_name!r} in {shown_url(url)} was created to "
+                         f"{study.direction.name.lower()}, but search.direction={direction}; use another "
+                         f"search.study_name or the stored direction")
     return study
 
 
