@@ -6,8 +6,9 @@
   ``search.study_name`` work on one study (``load_if_exists=True``).
 - Heartbeats: trials beat every ``search.heartbeat_interval`` seconds; a RUNNING trial whose
   heartbeat is older than ``search.grace_period`` is failed by the next worker to start a
-  trial and retried up to ``search.max_retry`` times (Optuna's
-  ``RetryHeartbeatStaleTrialCallback``), whatever machine it ran on.
+  trial (or one waiting for the last trials, :mod:`.runner`) and retried up to
+  ``search.max_retry`` times (Optuna's ``RetryHeartbeatStaleTrialCallback``), whatever
+  machine it ran on.
 - A dead local process: when a search starts, a RUNNING trial whose recorded ``host`` is this
   machine and whose ``pid`` is gone is failed at once and enqueued again with the same
   parameters (:func:`recover_dead_trials`); the retry resumes from the dead trial's
