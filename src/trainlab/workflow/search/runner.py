@@ -142,11 +142,11 @@ class Search:
         if self.direction not in ("maximize", "minimize"):
             raise ValueError(f"search.direction must be maximize or minimize, got {self.direction!r}")
         self.n_trials = int(self.search["n_trials"])
-        self.n_workers = int(self.search.get("n_workers") or 1)
-        self.worker = int(self.search.get("worker") or 0)
-        if self.n_workers < 1 or not 0 <= self.worker < self.n_workers:
-            raise ValueError(f"search.n_workers must be >= 1 and search.worker in 0..n_workers-1, got "
-                             f"n_workers={self.n_workers}, worker={self.worker}")
+        self.n_workers, self.worker = self.search.get("n_workers", 1), self.search.get("worker", 0)
+        if not (isinstance(self.n_workers, int) and isinstance(self.worker, int)
+                and 0 <= self.worker < self.n_workers):
+            raise ValueError(f"search.n_workers must be an integer >= 1 and search.worker one of 0..n_workers-1, "
+                             f"got n_workers={self.n_workers!r}, worker={self.worker!r}")
         self.heartbeat_interval = self.search.get("heartbeat_interval") or None
         self.search_dir = Path(search_dir)
         self.command = list(command)
