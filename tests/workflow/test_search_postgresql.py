@@ -66,7 +66,7 @@ def wait_for(condition, process, what: str, timeout: float = 600):
                 os.killpg(process.pid, signal.SIGKILL)
             raise AssertionError(f"{what}: the search ended (exit {process.returncode}) or timed out first:\n"
                                  f"{process.log_path.read_text()[-4000:]}")
-        time.sleep(0.2)
+        time.sleep(0.5)
     return value
 
 
@@ -81,10 +81,13 @@ def test_two_workers_share_a_postgresql_study_and_retry_a_killed_workers_trial(t
     search = start("tune", "--config-dir", str(configs), "hparams_search=workers", "exp_name=pg", "seed=7",
                    f"search.storage={url}", "search.n_workers=2", *TINY, "trainer.max_epochs=2", cwd=tmp_path)
 
+    studies: list[optuna.Study] = []
+
     def killable():  # a trial of worker 1 that has saved its first epoch
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        trials = optuna.load_study(study_name="workers", storage=storage).trials if "workers" in names else []
-        return next((t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("worker") == 1
+        if not studies and "workers" in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
+            studies.append(optuna.load_study(study_name="workers", storage=storage))
+        running = studies[0].get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if studies else []
+        return next((t for t in running if t.user_attrs.get("worker") == 1
                      and (Path(t.user_attrs.get("run_dir", "/nowhere")) / "checkpoints" / "last.ckpt").is_file()),
                     None)
 
