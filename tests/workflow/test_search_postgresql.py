@@ -57,7 +57,7 @@ def postgresql():
         yield server
 
 
-def wait_for(condition, process, what: str, timeout: float = 600):
+def wait_for(condition, process, what: str, timeout: float = 1500):
     """Poll ``condition()`` until it returns a true value; fail if ``process`` ends first."""
     begin = time.monotonic()
     while not (value := condition()):
@@ -94,7 +94,7 @@ def test_two_workers_share_a_postgresql_study_and_retry_a_killed_workers_trial(t
     try:
         victim = wait_for(killable, search, "worker 1 never saved a checkpoint")
         os.kill(victim.user_attrs["pid"], signal.SIGKILL)
-        assert search.wait(timeout=600) == 0, search.log_path.read_text()[-4000:]
+        assert search.wait(timeout=1500) == 0, search.log_path.read_text()[-4000:]
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(search.pid, signal.SIGKILL)
