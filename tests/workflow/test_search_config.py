@@ -117,3 +117,14 @@ def test_best_experiment_reproduces_the_trial_config(tmp_path):
     strip = lambda cfg: {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items()  # noqa: E731
                          if k not in ("hydra", "search", "exp_name", "test", "paths")}
     assert strip(again) == strip(trial)
+
+
+@pytest.mark.parametrize("override", ["search.n_workers=0", "search.n_workers=two", "search.worker=1"])
+def test_bad_worker_settings_are_refused_before_the_study_opens(tmp_path, override):
+    from trainlab.workflow.search.runner import Search
+
+    cfg, _ = compose_root("tune", "hparams_search=optimizer", override)
+    with pytest.raises(ValueError, match=r"search.n_workers must be an integer >= 1 and search.worker one of "
+                                         r"0..n_workers-1, got n_workers="):
+        Search(cfg, tmp_path, [])
+    assert not (tmp_path / "study.db").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -84,3 +85,25 @@ def kill_when(process: subprocess.Popen, ready, timeout: float = 600) -> None:
 
 def read_manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
+
+
+def run_together(target, args: tuple, n: int, timeout: float = 120) -> list[int | None]:
+    """Run ``target(*args, barrier)`` in ``n`` new (spawned) processes at once; ``barrier`` is a
+    ``multiprocessing.Barrier(n)`` for them to start a step together (``barrier.wait(30)``).
+
+    Returns the exit codes (``None`` for a process still running after ``timeout`` s, then killed).
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(n)
+    processes = [context.Process(target=target, args=(*args, barrier)) for _ in range(n)]
+    for process in processes:
+        process.start()
+    begin = time.monotonic()
+    for process in processes:
+        process.join(max(0.0, timeout - (time.monotonic() - begin)))
+    codes = [process.exitcode for process in processes]
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
+    return codes

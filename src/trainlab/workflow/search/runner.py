@@ -13,6 +13,14 @@ those of earlier (interrupted) runs of the same command and of other workers sha
 storage, or after ``search.max_failures`` failed trials in a row. It then writes, in the
 search folder: ``trials.csv`` (Optuna's trials table), ``best_params.yaml`` and
 ``configs/experiment/<study_name>_best.yaml`` (:mod:`.best`).
+
+Several workers: ``search.n_workers=N`` starts N - 1 more ``trainlab tune`` processes on this
+machine with the same command (worker ``k`` logs to ``tune_worker<k>.log``), each with
+``usable cores // N`` torch threads; workers on other machines run the same command with the
+same ``search.storage``. With heartbeats on, a worker does not start a trial that would
+exceed ``search.n_trials`` while other workers' trials are running: it waits for them, fails
+those whose heartbeat went silent for ``search.grace_period`` seconds (Optuna's
+``fail_stale_trials``) and runs their retries.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ import logging
 import math
 import os
 import socket
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +44,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainlab.engine.io import atomic_write_json, atomic_write_text
+from trainlab.workflow.resources import threads_per_job
 from trainlab.workflow.resume import LAST_CHECKPOINT, read_manifest
 from trainlab.workflow.search.best import group_overrides, recipe_overlay, write_best_experiment
 from trainlab.workflow.search.pruning import OptunaPruning
@@ -120,20 +132,29 @@ class Search:
         command: The command-line overrides (``hydra.overrides.task``).
         config_name: The root config composed for every trial (``tune``).
         base_experiment: The experiment the search runs (``hydra.runtime.choices.experiment``).
+        argv: The ``trainlab tune`` arguments as given (with ``--config-dir`` and the like), to
+            start the other workers of ``search.n_workers`` with.
 
     Raises:
         SearchSpaceError, ValueError: a malformed ``search`` section (at construction).
     """
 
     def __init__(self, cfg: DictConfig, search_dir: Path, command: Sequence[str], config_name: str = "tune",
-                 base_experiment: str | None = None):
+                 base_experiment: str | None = None, argv: Sequence[str] = ()):
         self.search = OmegaConf.to_container(cfg.search, resolve=True)
         self.space: list[Param] = parse_space(self.search.get("params"))
         self.metric = str(self.search["metric"])
         self.direction = optuna_direction(self.search.get("direction", "maximize"))
         self.n_trials = int(self.search["n_trials"])
+        self.n_workers, self.worker = self.search.get("n_workers", 1), self.search.get("worker", 0)
+        if not (isinstance(self.n_workers, int) and isinstance(self.worker, int)
+                and 0 <= self.worker < self.n_workers):
+            raise ValueError(f"search.n_workers must be an integer >= 1 and search.worker one of 0..n_workers-1, "
+                             f"got n_workers={self.n_workers!r}, worker={self.worker!r}")
+        self.heartbeat_interval = self.search.get("heartbeat_interval") or None
         self.search_dir = Path(search_dir)
         self.command = list(command)
+        self.argv = list(argv)
         self.config_name = config_name
         self.base_experiment = base_experiment
         with warnings.catch_warnings():
@@ -152,6 +173,8 @@ class Search:
 
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("worker", self.worker)
+        trial.set_user_attr("sampler_seed", self.study.sampler.seed)
         params = {param.key: param.suggest(trial) for param in self.space}
         run_dir = self.search_dir / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
@@ -183,22 +206,89 @@ class Search:
     def run(self) -> optuna.trial.FrozenTrial | None:
         """Run trials until ``search.n_trials`` are done in the study; write the results.
 
+        Worker 0 of ``search.n_workers`` > 1 starts the other workers first and waits for them
+        before it writes the results.
+
         Returns:
             The best complete trial, or ``None`` when none completed.
 
         Raises:
-            SearchFailed: ``search.max_failures`` trials in a row failed.
+            SearchFailed: ``search.max_failures`` trials in a row failed in this process.
         """
         study = self.study
         if not study.get_trials(deepcopy=False):
             for params in self.search.get("enqueue") or []:
                 study.enqueue_trial(dict(params))
         recovered = recover_dead_trials(study)
-        done = done_count(study)
-        log.info("study %r: %d of %d trials done%s", study.study_name, done, self.n_trials,
+        log.info("study %r: %d of %d trials done%s", study.study_name, done_count(study), self.n_trials,
                  f", {len(recovered)} interrupted trial(s) queued again" if recovered else "")
+        if self.n_workers > 1:
+            import torch
+
+            torch.set_num_threads(threads_per_job(self.n_workers))
+            log.info("worker %d of %d: %d torch threads", self.worker, self.n_workers, torch.get_num_threads())
+        workers = self.start_workers() if self.worker == 0 else []
+        try:
+            self.run_trials()
+        finally:
+            for number, process in workers:
+                if process.wait() != 0:
+                    log.warning("worker %d (pid %d) exited with status %d; its log: %s", number, process.pid,
+                                process.returncode, self.search_dir / f"tune_worker{number}.log")
+        return self.write_results()
+
+    def start_workers(self) -> list[tuple[int, subprocess.Popen]]:
+        """Start workers 1 .. ``search.n_workers`` - 1: ``trainlab tune`` with this command's arguments.
+
+        Each logs to ``<search folder>/tune_worker<k>.log`` and leaves ``.hydra/`` to this
+        process; their console output goes to this process's.
+
+        Returns:
+            ``(worker number, process)`` of each started worker (none for ``n_workers`` = 1).
+        """
+        own = {"search.n_workers", "search.worker", "hydra.job.name", "hydra.output_subdir"}
+        argv = [a for a in self.argv if _key(a) not in own]
+        if self.n_workers > 1 and not str(self.search.get("storage") or "").strip():
+            log.warning("%d workers share the SQLite file %s; a database server (search.storage=postgresql://...) "
+                        "copes better with concurrent writes", self.n_workers, self.search_dir / "study.db")
+        workers = []
+        for number in range(1, self.n_workers):
+            command = [sys.executable, "-m", "trainlab", "tune", *argv, f"search.n_workers={self.n_workers}",
+                       f"search.worker={number}", f"hydra.job.name=tune_worker{number}", "hydra.output_subdir=null"]
+            workers.append((number, subprocess.Popen(command)))
+            log.info("worker %d started (pid %d)", number, workers[-1][1].pid)
+        return workers
+
+    def _others_busy(self) -> int:
+        """Trials that other processes are running (those that recorded their process)."""
+        return sum(1 for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                   if "pid" in t.user_attrs)
+
+    def run_trials(self) -> None:
+        """This process's loop: one trial at a time until ``search.n_trials`` are done.
+
+        With heartbeats on, while the trials running elsewhere would complete the count, wait
+        (polling every ``min(heartbeat_interval, 5)`` s) and fail those whose heartbeat went
+        silent (Optuna's ``fail_stale_trials``; the retry callback queues them again).
+
+        Raises:
+            SearchFailed: ``search.max_failures`` trials in a row failed.
+        """
+        study = self.study
         failures, max_failures = 0, int(self.search.get("max_failures", 3))
-        while done_count(study) < self.n_trials:
+        waiting = False
+        while (done := done_count(study)) < self.n_trials:
+            if self.heartbeat_interval and done + self._others_busy() >= self.n_trials:
+                if not waiting:
+                    log.info("%d of %d trials done, the others run in other workers: waiting for them",
+                             done, self.n_trials)
+                waiting = True
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)
+                time.sleep(min(float(self.heartbeat_interval), 5.0))
+                continue
+            waiting = False
             mine: list[int] = []
 
             def objective(trial: optuna.trial.Trial) -> float:
@@ -212,7 +302,6 @@ class Search:
                 self.write_results()
                 raise SearchFailed(f"{failures} trials in a row failed; the last one's record: "
                                    f"{self.search_dir / 'trials' / f'{mine[-1]:04d}' / 'manifest.json'}")
-        return self.write_results()
 
     def write_results(self) -> optuna.trial.FrozenTrial | None:
         """Write ``trials.csv``, ``best_params.yaml`` and the best experiment config; return the best trial."""
@@ -249,9 +338,14 @@ class Search:
 
 
 def run_search(cfg: DictConfig) -> float | None:
-    """Run ``trainlab tune`` with its composed config; returns the best value (``None`` without one)."""
+    """Run ``trainlab tune`` with its composed config; returns the best value (``None`` without one).
+
+    The command's arguments (for the workers of ``search.n_workers``) are ``sys.argv[1:]``, as
+    the ``trainlab`` dispatcher leaves them.
+    """
     hydra_cfg = HydraConfig.get()
     search = Search(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task),
-                    config_name=hydra_cfg.job.config_name, base_experiment=hydra_cfg.runtime.choices.get("experiment"))
+                    config_name=hydra_cfg.job.config_name, base_experiment=hydra_cfg.runtime.choices.get("experiment"),
+                    argv=sys.argv[1:])
     best = search.run()
     return None if best is None else float(best.value)

@@ -6,8 +6,9 @@
   ``search.study_name`` work on one study (``load_if_exists=True``).
 - Heartbeats: trials beat every ``search.heartbeat_interval`` seconds; a RUNNING trial whose
   heartbeat is older than ``search.grace_period`` is failed by the next worker to start a
-  trial and retried up to ``search.max_retry`` times (Optuna's
-  ``RetryHeartbeatStaleTrialCallback``), whatever machine it ran on.
+  trial (or one waiting for the last trials, :mod:`.runner`) and retried up to
+  ``search.max_retry`` times (Optuna's ``RetryHeartbeatStaleTrialCallback``), whatever
+  machine it ran on.
 - A dead local process: when a search starts, a RUNNING trial whose recorded ``host`` is this
   machine and whose ``pid`` is gone is failed at once and enqueued again with the same
   parameters (:func:`recover_dead_trials`); the retry resumes from the dead trial's
@@ -15,19 +16,26 @@
 - Sampler: ``search.sampler.name`` (``tpe`` default, ``random``, ``qmc``, ``gp``...; the other
   keys are the sampler's arguments). Pruner: ``search.pruner.name`` (``median`` default,
   ``percentile``, ``successive_halving``, ``hyperband``, ``none``).
+- Seeds: every process that works on a study (a resumed search, each of several workers)
+  seeds its sampler from ``search.sampler.seed`` and the number of its own first trial
+  (:class:`ProcessSeededSampler`), so that no two processes draw the same values.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
 from trainlab.workflow.liveness import process_alive
 
@@ -71,6 +79,102 @@ def make_sampler(config: Mapping[str, Any] | None) -> optuna.samplers.BaseSample
     return _build(SAMPLERS, config, "sampler", "tpe")
 
 
+def process_seed(seed: int, first_trial: int) -> int:
+    """The sampler seed of a process whose first trial in the study is number ``first_trial``.
+
+    Args:
+        seed: The search's base seed (``search.sampler.seed``), a non-negative integer.
+        first_trial: The number of the first trial the process runs (>= 0).
+
+    Returns:
+        A 32-bit seed (0 <= seed < 2**32), the same for the same arguments on every machine.
+
+    Raises:
+        ValueError: a negative argument.
+
+    Algorithm: the first 32-bit word of NumPy's ``SeedSequence([seed, first_trial])``, a hash
+    that gives unrelated streams to nearby entropy values
+    (https://numpy.org/doc/stable/reference/random/bit_generators/generated/numpy.random.SeedSequence.html).
+    """
+    if seed < 0 or first_trial < 0:
+        raise ValueError(f"process_seed needs non-negative integers, got seed={seed}, first_trial={first_trial}")
+    return int(np.random.SeedSequence([int(seed), int(first_trial)]).generate_state(1)[0])
+
+
+class ProcessSeededSampler(optuna.samplers.BaseSampler):
+    """The configured sampler, seeded once per process from the base seed and the process's first trial.
+
+    Optuna's samplers restart their random stream from ``seed`` in every process, so a resumed
+    search, or a second worker on the same study, would draw the parameters of the first
+    trials again (TPE's random start-up trials come from that stream). This sampler builds the
+    configured one again when this process's first trial begins (:meth:`before_trial`, called
+    by Optuna before any value is sampled) with the seed :func:`process_seed` (``seed``, that
+    trial's number). The storage hands out each trial number once, so two processes of one
+    study never share a seed; a single process on a fresh study starts at trial 0 and is
+    reproducible. Without a base seed the sampler stays unseeded (fresh entropy in every
+    process). The QMC sampler keeps the base seed: Optuna requires one seed for all its
+    workers, and it indexes its sequence by the trials already in the storage.
+
+    Args:
+        config: The ``search.sampler`` section (``name`` and the sampler's arguments, ``seed``
+            among them).
+
+    Attributes:
+        base_seed: ``config["seed"]`` (``None`` when unseeded).
+        seed: The seed this process samples with, set at its first trial (``None`` before it,
+            or when unseeded).
+        first_trial: The number of this process's first trial, set when it begins.
+        sampler: The sampler that samples, rebuilt with ``seed`` at the first trial.
+
+    Raises:
+        ValueError: an unknown sampler or argument, or a seed that is not a non-negative integer.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None):
+        self.config = dict(config or {})
+        base_seed = self.config.get("seed")
+        if base_seed is not None and (isinstance(base_seed, bool) or not isinstance(base_seed, int) or base_seed < 0):
+            raise ValueError(f"search.sampler.seed must be a non-negative integer or null, got {base_seed!r}")
+        self.base_seed: int | None = base_seed
+        self.sampler = make_sampler(self.config)
+        self.seed: int | None = None
+        self.first_trial: int | None = None
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Seed and build the sampler at this process's first trial, then let it prepare the trial."""
+        if self.first_trial is None:
+            self.first_trial = trial.number
+            self.seed = self.base_seed
+            if self.base_seed is not None and not isinstance(self.sampler, optuna.samplers.QMCSampler):
+                self.seed = process_seed(self.base_seed, trial.number)
+                self.sampler = make_sampler({**self.config, "seed": self.seed})
+            log.info("sampler %s seeded with %s (search.sampler.seed=%s, first trial of this process: %d)",
+                     type(self.sampler).__name__, self.seed, self.base_seed, trial.number)
+        self.sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        """The wrapped sampler's relative search space."""
+        return self.sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
+        """The wrapped sampler's relative sample."""
+        return self.sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
+        """The wrapped sampler's independent sample."""
+        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        """The wrapped sampler's post-processing."""
+        self.sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Reseed the wrapped sampler from fresh entropy (Optuna does so for ``n_jobs > 1`` threads)."""
+        self.sampler.reseed_rng()
+
+
 def make_pruner(config: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
     """The pruner named by ``config["name"]`` (default ``median``), built with the other keys.
 
@@ -103,31 +207,103 @@ def optuna_direction(direction: Any) -> str:
     return names[value]
 
 
+def shown_url(url: str) -> str:
+    """``url`` with its password masked (``***``), for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def check_storage(url: str) -> None:
+    """Check that ``url`` is a database URL whose driver is installed, before Optuna connects.
+
+    SQLAlchemy picks the driver from the URL (``postgresql://`` uses psycopg with SQLAlchemy
+    2.1, ``postgresql+psycopg2://`` psycopg2, ``mysql://`` mysqlclient).
+
+    Raises:
+        ValueError: not an SQLAlchemy URL, an unknown database kind, or its driver is not
+            installed (the message names the driver and how to install it).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"search.storage={url!r} is not a database URL; write e.g. "
+                         f"postgresql://user:password@host:5432/optuna or sqlite:////abs/path/study.db") from None
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(f"search.storage={shown_url(url)}: SQLAlchemy knows no database {parsed.drivername!r}; "
+                         f"use postgresql://, mysql:// or sqlite:///") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        hint = ("pip install 'trainlab[search]' (psycopg, the driver of postgresql:// URLs)"
+                if dialect.driver == "psycopg" else
+                "install that driver's Python package, or name an installed driver in the URL (e.g. mysql+pymysql://)")
+        raise ValueError(f"search.storage={shown_url(url)}: its database driver {dialect.driver!r} is not installed "
+                         f"({error}); {hint}") from None
+
+
+def open_storage(url: str, attempts: int = 5, **options: Any) -> RDBStorage:
+    """Optuna's ``RDBStorage(url, **options)``, tried again when another process creates the tables at the same time.
+
+    Workers started together on an empty database all create Optuna's tables; the losers of
+    that race get a "duplicate key" or "already exists" error from the database
+    (https://github.com/optuna/optuna/issues/1092). Once the winner is done the tables exist
+    and opening succeeds, so a loser waits 0.2, 0.4, ... s and tries again.
+
+    Args:
+        url: The SQLAlchemy URL.
+        attempts: Tries in all (>= 1).
+        options: ``RDBStorage``'s other arguments.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: any other database error, or the race still lost after
+            ``attempts`` tries.
+    """
+    for attempt in range(1, attempts):
+        try:
+            return RDBStorage(url, **options)
+        except DBAPIError as error:
+            if not (isinstance(error, IntegrityError) or "already exists" in str(error)):
+                raise
+            log.info("the tables of %s are being created by another process; trying again", shown_url(url))
+            time.sleep(0.2 * attempt)
+    return RDBStorage(url, **options)
+
+
 def open_study(search: Mapping[str, Any], search_dir: str | Path) -> optuna.Study:
     """Create the study ``search.study_name`` in its storage, or load it to continue.
 
+    The study samples with a :class:`ProcessSeededSampler` built from ``search.sampler``.
+
     Args:
         search: The ``search`` config section (``study_name``, ``direction``, ``storage``,
-            ``sampler``, ``pruner``, ``heartbeat_interval``, ``grace_period``, ``max_retry``).
+            ``sampler``, ``pruner``, ``heartbeat_interval`` and ``grace_period`` in seconds,
+            ``max_retry``).
         search_dir: The search folder (holds the default SQLite file).
 
     Raises:
-        ValueError: the stored study optimises in the other direction, or a bad sampler or
-            pruner setting.
+        ValueError: the stored study optimises in the other direction, a bad sampler or
+            pruner setting, or a storage URL that is malformed or whose driver is missing.
+        sqlalchemy.exc.OperationalError: the database server cannot be reached.
     """
     url = storage_url(search.get("storage"), search_dir)
+    check_storage(url)
+    sampler, pruner = ProcessSeededSampler(search.get("sampler")), make_pruner(search.get("pruner"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=search.get("max_retry", 1))
-    storage = RDBStorage(url, heartbeat_interval=search.get("heartbeat_interval") or None,
-                         grace_period=search.get("grace_period") or None, heartbeat_stale_trial_callback=retry)
+    storage = open_storage(url, heartbeat_interval=search.get("heartbeat_interval") or None,
+                           grace_period=search.get("grace_period") or None, heartbeat_stale_trial_callback=retry)
     direction = optuna_direction(search.get("direction", "maximize"))
     study = optuna.create_study(study_name=str(search["study_name"]), storage=storage, direction=direction,
-                                sampler=make_sampler(search.get("sampler")), pruner=make_pruner(search.get("pruner")),
-                                load_if_exists=True)
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
     if study.direction.name.lower() != direction:
-        raise ValueError(f"study {study.study_name!r} in {url} was created to {study.direction.name.lower()}, but "
-                         f"search.direction={direction}; use another search.study_name or the stored direction")
+        raise ValueError(f"study {study.study_name!r} in {shown_url(url)} was created to "
+                         f"{study.direction.name.lower()}, but search.direction={direction}; use another "
+                         f"search.study_name or the stored direction")
     return study
 
 
