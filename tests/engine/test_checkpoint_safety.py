@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 from hydra import compose, initialize_config_module
-from tiny_task import PatchData, PixelClassifier, fit
 
+from tests.engine.tiny_task import PatchData, PixelClassifier, fit
 from trainlab.engine.callbacks import EMA, NonFiniteGuard, RunManifest
 from trainlab.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
 

@@ -11,7 +11,11 @@ import torch
 from omegaconf import open_dict
 
 from tests.engine.test_task_contract import REPO, tiny_config
-from trainlab.engine.averaging import average_checkpoints, last_epoch_checkpoints, save_checkpoint
+from trainlab.engine.averaging import (
+    average_checkpoints,
+    last_epoch_checkpoints,
+    save_checkpoint,
+)
 from trainlab.engine.checkpoint import load_checkpoint
 from trainlab.engine.folds import assign_folds, union_groups
 from trainlab.engine.train import train

@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from trainlab.engine.losses import binary_cross_entropy, binary_focal_loss, focal_cross_entropy, smooth_binary_targets
+from trainlab.engine.losses import (
+    binary_cross_entropy,
+    binary_focal_loss,
+    focal_cross_entropy,
+    smooth_binary_targets,
+)
 from trainlab.tasks.text_detection.losses.db_loss import DBLoss, balanced_bce_ohem
 
 

@@ -6,7 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.engine.model_options import compile_module, enable_grad_checkpointing, set_dropout
+from trainlab.engine.model_options import (
+    compile_module,
+    enable_grad_checkpointing,
+    set_dropout,
+)
 from trainlab.engine.optim import ConfigError, build_optimizer
 from trainlab.tasks.text_detection.module import TextDetectionModule
 

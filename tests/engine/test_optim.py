@@ -8,7 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.engine.optim import ConfigError, build_optimizer, build_scheduler, parameter_groups
+from trainlab.engine.optim import (
+    ConfigError,
+    build_optimizer,
+    build_scheduler,
+    parameter_groups,
+)
 
 
 class Tiny(nn.Module):

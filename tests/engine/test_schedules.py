@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from tiny_task import PatchData, PixelClassifier, fit
 
+from tests.engine.tiny_task import PatchData, PixelClassifier, fit
 from trainlab.engine.optim import ConfigError, RunLength
 from trainlab.engine.schedule_preview import simulate_schedule, steps_per_epoch
 

@@ -7,9 +7,15 @@ import copy
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from tiny_task import PatchData, PixelClassifier, fit
 
-from trainlab.engine.callbacks import EMA, AdaptiveDropout, LateDropout, NonFiniteGuard, NonFiniteLossError
+from tests.engine.tiny_task import PatchData, PixelClassifier, fit
+from trainlab.engine.callbacks import (
+    EMA,
+    AdaptiveDropout,
+    LateDropout,
+    NonFiniteGuard,
+    NonFiniteLossError,
+)
 from trainlab.engine.checkpoint import AtomicCheckpointIO, load_checkpoint, load_module
 
 

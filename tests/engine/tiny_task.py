@@ -7,9 +7,8 @@ Images of the mini SROIE set are resized to 64 x 64 and paired with their text m
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
+from pathlib import Path
 
 import cv2
 import lightning as L

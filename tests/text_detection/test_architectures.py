@@ -13,10 +13,13 @@ import torch
 from hydra import compose, initialize_config_module
 
 from tests.text_detection.training_steps import losses_over_steps
+from trainlab.layers.encoder import EncoderError, TimmEncoder, cached_pretrained_file
 from trainlab.tasks.text_detection.data.icdar_format import read_split
 from trainlab.tasks.text_detection.models.asf import AdaptiveScaleFusion
-from trainlab.layers.encoder import EncoderError, TimmEncoder, cached_pretrained_file
-from trainlab.tasks.text_detection.models.registry import build_detector, list_architectures
+from trainlab.tasks.text_detection.models.registry import (
+    build_detector,
+    list_architectures,
+)
 from trainlab.tasks.text_detection.module import TextDetectionModule
 
 NEW_EXPERIMENTS = ["dbnetpp_r50_accuracy", "craft_r50_curved", "dbnet_r18_fast", "craft_zero_shot_sroie",

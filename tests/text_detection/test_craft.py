@@ -13,14 +13,26 @@ from tests.conftest import shared_dataset
 from tests.text_detection.training_steps import losses_over_steps
 from trainlab.tasks.text_detection.data.dataset import read_image
 from trainlab.tasks.text_detection.data.icdar_format import read_split
-from trainlab.tasks.text_detection.data.transforms import normalize, resize_image, scale_points, target_size
+from trainlab.tasks.text_detection.data.transforms import (
+    normalize,
+    resize_image,
+    scale_points,
+    target_size,
+)
 from trainlab.tasks.text_detection.losses.craft_loss import CraftLoss, ohem_mse
 from trainlab.tasks.text_detection.metrics.icdar2015 import evaluate_dataset
 from trainlab.tasks.text_detection.models import craft_weights
-from trainlab.tasks.text_detection.models.craft_weights import DetectorWeightsError, load_pretrained_detector, official_craft_file
+from trainlab.tasks.text_detection.models.craft_weights import (
+    DetectorWeightsError,
+    load_pretrained_detector,
+    official_craft_file,
+)
 from trainlab.tasks.text_detection.models.registry import build_detector
 from trainlab.tasks.text_detection.module import TextDetectionModule
-from trainlab.tasks.text_detection.postprocess.craft_postprocess import CraftPostprocessConfig, craft_postprocess
+from trainlab.tasks.text_detection.postprocess.craft_postprocess import (
+    CraftPostprocessConfig,
+    craft_postprocess,
+)
 from trainlab.tasks.text_detection.postprocess.line_merge import merge_into_lines
 from trainlab.tasks.text_detection.targets.craft_targets import (
     affinity_boxes,

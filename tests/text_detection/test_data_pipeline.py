@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from trainlab.tasks.text_detection.data.datamodule import TextDetectionDataModule, split_train_val
+from trainlab.tasks.text_detection.data.datamodule import (
+    TextDetectionDataModule,
+    split_train_val,
+)
 from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, read_image
 from trainlab.tasks.text_detection.data.icdar_format import read_split
 from trainlab.tasks.text_detection.data.transforms import (

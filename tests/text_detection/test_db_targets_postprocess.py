@@ -10,9 +10,17 @@ from shapely.geometry import Polygon
 from tests.conftest import shared_dataset
 from trainlab.tasks.text_detection.data.icdar_format import read_split
 from trainlab.tasks.text_detection.data.transforms import scale_points, target_size
-from trainlab.tasks.text_detection.geometry import offset_polygon, shrink_distance, unclip_distance
+from trainlab.tasks.text_detection.geometry import (
+    offset_polygon,
+    shrink_distance,
+    unclip_distance,
+)
 from trainlab.tasks.text_detection.metrics.icdar2015 import evaluate_dataset
-from trainlab.tasks.text_detection.postprocess.db_postprocess import DBPostprocessConfig, db_postprocess, order_quad
+from trainlab.tasks.text_detection.postprocess.db_postprocess import (
+    DBPostprocessConfig,
+    db_postprocess,
+    order_quad,
+)
 from trainlab.tasks.text_detection.targets.db_targets import make_db_targets
 
 

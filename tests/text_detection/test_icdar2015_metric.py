@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 import shapely
 
-from trainlab.tasks.text_detection.data.icdar_format import gt_stem, read_icdar_file, write_result_file
+from trainlab.tasks.text_detection.data.icdar_format import (
+    gt_stem,
+    read_icdar_file,
+    write_result_file,
+)
 from trainlab.tasks.text_detection.metrics.icdar2015 import (
     PER_IMAGE_COLUMNS,
     DatasetResult,

@@ -6,9 +6,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainlab.tasks.text_detection.losses.db_loss import DBLoss, balanced_bce_ohem, dice_loss, masked_l1
 from trainlab.layers.encoder import EncoderError, TimmEncoder
-from trainlab.tasks.text_detection.models.registry import build_detector, list_architectures
+from trainlab.tasks.text_detection.losses.db_loss import (
+    DBLoss,
+    balanced_bce_ohem,
+    dice_loss,
+    masked_l1,
+)
+from trainlab.tasks.text_detection.models.registry import (
+    build_detector,
+    list_architectures,
+)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "convnext_tiny", "efficientnet_b3"])

@@ -23,9 +23,15 @@ from trainlab.tasks.text_detection.models.ppocr_convert import (
     fuse_elementwise,
     ppocr_det_onnx_path,
 )
-from trainlab.tasks.text_detection.models.registry import architecture_family, build_detector
+from trainlab.tasks.text_detection.models.registry import (
+    architecture_family,
+    build_detector,
+)
 from trainlab.tasks.text_detection.module import TextDetectionModule
-from trainlab.tasks.text_detection.postprocess.db_postprocess import DBPostprocessConfig, db_postprocess
+from trainlab.tasks.text_detection.postprocess.db_postprocess import (
+    DBPostprocessConfig,
+    db_postprocess,
+)
 
 ort = pytest.importorskip("onnxruntime")
 rapidocr_det = pytest.importorskip("rapidocr_onnxruntime.ch_ppocr_det.utils")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
 from trainlab.engine.optim import build_optimizer
 from trainlab.tasks.text_detection.data.dataset import TextDetectionDataset, collate
 from trainlab.tasks.text_detection.module import TextDetectionModule

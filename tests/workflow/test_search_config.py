@@ -8,8 +8,17 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from trainlab.workflow.collect import parse_overrides
-from trainlab.workflow.search.best import group_overrides, recipe_overlay, write_best_experiment
-from trainlab.workflow.search.space import SearchSpaceError, override, parse_param, parse_space
+from trainlab.workflow.search.best import (
+    group_overrides,
+    recipe_overlay,
+    write_best_experiment,
+)
+from trainlab.workflow.search.space import (
+    SearchSpaceError,
+    override,
+    parse_param,
+    parse_space,
+)
 from trainlab.workflow.search.study import make_pruner, make_sampler, open_study
 
 

@@ -25,9 +25,9 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from postgresql_server import PostgresServer, free_port, missing
+from tests.workflow.postgresql_server import PostgresServer, free_port, missing
+from tests.workflow.workflow_helpers import TINY, read_manifest, run_together, start
 from trainlab.workflow.search.study import open_study, process_seed
-from workflow_helpers import TINY, read_manifest, run_together, start
 
 SEARCH = """\
 # @package _global_

@@ -9,15 +9,20 @@ the first trials are enqueued, so the pruned trial is known in advance.
 
 from __future__ import annotations
 
-
 import optuna
 import pandas as pd
 import pytest
 import yaml
 from optuna.trial import TrialState
 
+from tests.workflow.workflow_helpers import (
+    TINY,
+    kill_when,
+    read_manifest,
+    start,
+    trainlab,
+)
 from trainlab.cli.collect import main as collect
-from workflow_helpers import TINY, kill_when, read_manifest, start, trainlab
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,14 @@ import sys
 import optuna
 import pytest
 
+from tests.workflow.workflow_helpers import run_together
 from trainlab.workflow.search.space import parse_space
-from trainlab.workflow.search.study import ProcessSeededSampler, check_storage, open_study, process_seed
-from workflow_helpers import run_together
+from trainlab.workflow.search.study import (
+    ProcessSeededSampler,
+    check_storage,
+    open_study,
+    process_seed,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # QMCSampler
 

@@ -13,11 +13,16 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from tests.workflow.workflow_helpers import (
+    TINY,
+    kill_when,
+    read_manifest,
+    start,
+    trainlab,
+)
 from trainlab.cli.ablate import main as ablate
 from trainlab.cli.collect import main as collect
 from trainlab.workflow.resources import threads_per_job
-
-from workflow_helpers import TINY, kill_when, read_manifest, start, trainlab
 
 pytestmark = pytest.mark.slow
 
