@@ -52,7 +52,7 @@ class SvmBaseline:
             if labels[:, k].min() == labels[:, k].max():
                 self.svms.append(1.0 if labels[0, k] else -1.0)  # constant margin: one class only
                 continue
-            self.svms.append(LinearSVC(C=self.C, class_weight=self.class_weight).fit(features, labels[:, k]))
+            self.svms.append(LinearSVC(C=self.C, class_weight=self.class_weight, random_state=0).fit(features, labels[:, k]))
         return self
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import html
+import inspect
 import io
 import logging
 import os
@@ -364,8 +365,9 @@ class UnfairTosModule(TrainlabModule):
             return super().configure_optimizers()
         base = build_optimizer(self, self.optimizer_config)
         num_layers = int(self.net.encoder.config.num_hidden_layers)
+        accepted = inspect.signature(type(base)).parameters  # AdamW's defaults name a key its constructor refuses
         optimizer = type(base)(layerwise_groups(self, base.param_groups, self.layerwise_lr_decay, num_layers),
-                               **base.defaults)
+                               **{k: v for k, v in base.defaults.items() if k in accepted})
         run = run_length_from_trainer(self._trainer) if needs_run_length(self.scheduler_config) and self._trainer else None
         scheduler = build_scheduler(optimizer, self.scheduler_config, run)
         if scheduler is None:
