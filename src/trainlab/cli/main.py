@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("trainlab.cli.collect", "main", "collect every run below a folder into one CSV table"),
     "ablate": ("trainlab.cli.ablate", "main", "comparison table (mean ± std over seeds) and plots from collected runs"),
     "tasks": ("trainlab.cli.tasks", "main", "list the installed tasks with their experiments"),
+    "report": ("trainlab.cli.report", "main", "one self-contained HTML page for a run, a sweep or a search"),
     "data": ("trainlab.cli.data", "main", "text detection data tools: convert annotation formats, check a data set"),
 }
 
