@@ -4,7 +4,7 @@ Hydra-driven commands (``train``, ``eval``, ``predict``, ``tune``, ``plot-lr``, 
 ``batch-size-find``) receive the remaining arguments as
 Hydra overrides (``key=value``, ``-m`` for multirun, ``--cfg job`` to print the config).
 Alias spellings of keys are rewritten first (:mod:`trainlab.cli.aliases`).
-Plain commands (``score``, ``average``, ``collect``, ``ablate``, ``tasks``, ``kfold``) parse their own ``--flags`` with argparse. Command modules are
+Plain commands (``score``, ``average``, ``collect``, ``ablate``, ``tasks``, ``kfold``, ``report``, ``data``) parse their own ``--flags`` with argparse. Command modules are
 imported only when run, so ``trainlab score`` never imports torch.
 """
 
@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ablate": ("trainlab.cli.ablate", "main", "comparison table (mean ± std over seeds) and plots from collected runs"),
     "tasks": ("trainlab.cli.tasks", "main", "list the installed tasks with their experiments"),
     "kfold": ("trainlab.cli.kfold", "main", "k-fold training: a run per fold, out-of-fold choices, fold ensemble"),
+    "report": ("trainlab.cli.report", "main", "one self-contained HTML page for a run, a sweep or a search"),
+    "data": ("trainlab.cli.data", "main", "text detection data tools: convert annotation formats, check a data set"),
 }
 
 

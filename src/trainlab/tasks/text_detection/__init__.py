@@ -14,5 +14,6 @@ TASK = Task(
     module="trainlab.tasks.text_detection.module.TextDetectionModule",
     datamodule="trainlab.tasks.text_detection.data.datamodule.TextDetectionDataModule",
     requires=("cv2", "pyclipper", "shapely", "albumentations"),
-    commands={"score": "score ICDAR result files against ground truth (no model)"},
+    commands={"score": "score ICDAR result files against ground truth (no model)",
+              "data": "convert annotations (COCO, LabelMe, PaddleOCR, docTR <-> ICDAR) and check a data set"},
 )

@@ -147,17 +147,24 @@ def read_icdar_file(
     polygon_points: int | str = 4,
     with_transcription: bool = True,
     dont_care_label: str = DONT_CARE_LABEL,
+    errors: list[AnnotationError] | None = None,
 ) -> list[TextRegion]:
     """Read every region of an ICDAR ground-truth (or, with ``with_transcription=False``, result) file.
 
     Blank lines are skipped; see :func:`parse_icdar_line` for the arguments.
+
+    Args:
+        errors: ``None`` (default) raises at the first malformed line. A list collects every
+            malformed line's :class:`AnnotationError` instead, and the regions of the other
+            lines are returned (``trainlab data check`` reports them all at once).
 
     Returns:
         Regions in file order.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        AnnotationError: a malformed line (the message names file and line).
+        AnnotationError: a malformed line (the message names file and line), unless ``errors``
+            collects it.
     """
     path = Path(path)
     text = _decode(path.read_bytes())
@@ -166,8 +173,8 @@ def read_icdar_file(
         stripped = raw_line.strip()
         if not stripped:
             continue
-        regions.append(
-            parse_icdar_line(
+        try:
+            region = parse_icdar_line(
                 stripped,
                 path=path,
                 line=lineno,
@@ -175,7 +182,12 @@ def read_icdar_file(
                 with_transcription=with_transcription,
                 dont_care_label=dont_care_label,
             )
-        )
+        except AnnotationError as error:
+            if errors is None:
+                raise
+            errors.append(error)
+            continue
+        regions.append(region)
     return regions
 
 
