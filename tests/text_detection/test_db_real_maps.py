@@ -1,6 +1,6 @@
-"""DB post-processing on real PP-OCRv4 probability maps of receipts: ``coordinate_rounding="paddle"``
-against PaddleOCR's own ``DBPostProcess``, the closed-form unclip against pyclipper, and the grid
-decoding against one config at a time."""
+"""DB post-processing and the threshold search on real PP-OCRv4 probability maps of receipts:
+``coordinate_rounding="paddle"`` against PaddleOCR's own ``DBPostProcess``, the closed-form unclip
+against pyclipper, and the shared grid decoding and scoring against one config at a time."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from trainlab.tasks.text_detection.data.dataset import resize_for_eval
+from trainlab.tasks.text_detection.data.icdar_format import read_icdar_file
+from trainlab.tasks.text_detection.family import get_family
 from trainlab.tasks.text_detection.geometry import offset_polygon, unclip_distance
 from trainlab.tasks.text_detection.postprocess.db_postprocess import (
     DBPostprocessConfig,
@@ -18,6 +20,11 @@ from trainlab.tasks.text_detection.postprocess.db_postprocess import (
     db_postprocess,
     db_postprocess_grid,
     paddle_reference_postprocess,
+)
+from trainlab.tasks.text_detection.threshold_search import (
+    score_grid,
+    search_postprocess,
+    tune_grid,
 )
 
 ort = pytest.importorskip("onnxruntime")
@@ -42,6 +49,23 @@ def receipt_maps(mini_root) -> list[tuple[np.ndarray, tuple[int, int]]]:
         prob_map = session.run(None, {"x": resize_for_eval(bgr, RAPIDOCR_RESIZE)[None]})[0][0, 0]
         maps.append((prob_map, bgr.shape[:2]))
     return maps
+
+
+def test_shared_threshold_search_equals_scoring_each_config_alone(mini_root, receipt_maps):
+    family = get_family("db")
+    base = family.postprocess_config(**RAPIDOCR)
+    grid = tune_grid(family, base, {"thresh": [0.2, 0.3], "box_thresh": [0.3, 0.5, 0.6, 0.7], "unclip_ratio": [1.2, 1.6, 2.2]})
+    grid += [family.postprocess_config(**{**RAPIDOCR, "box_thresh": b, "coordinate_rounding": "paddle"}) for b in (0.5, 0.6)]
+    samples = [(name, read_icdar_file(mini_root / "annotations" / "test" / f"{name}.txt"), {"prob_map": prob_map}, size)
+               for name, (prob_map, size) in zip(RECEIPTS, receipt_maps)]
+    shared = score_grid(samples, grid, family)
+    alone = score_grid(samples, grid, family, shared=False)
+    assert len(shared) == len(alone) == len(grid) == 26
+    assert shared == alone
+    matched = [sum(image.matched for image in images) for images in shared]
+    assert len(set(matched)) >= 8 and min(matched) > 100  # the configs differ
+    best, result, first = search_postprocess(samples, grid, family)
+    assert best in grid and result.hmean >= first.hmean > 0.5
 
 
 @pytest.mark.skipif(importlib.util.find_spec("paddleocr") is None,
