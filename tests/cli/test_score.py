@@ -266,3 +266,17 @@ def test_read_regions_leaves_unusual_files_to_read_icdar_file(tmp_path):
     assert score.parse_numbers(["1", " 2.5 ", "1e3", "-0", "07", "1_0"]).tolist() == [1, 2.5, 1000, 0, 7, 10]
     with pytest.raises(ValueError):
         score.parse_numbers(["1", "true"])
+
+
+def test_six_point_polygons_with_an_empty_and_a_missing_result_file(capsys, tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    hexagon = "0,0,10,0,12,5,10,10,0,10,-2,5"
+    for name in ("a", "b", "c"):
+        write(gt / f"gt_{name}.txt", f"{hexagon},word\n")
+    write(pred / "res_a.txt", f"{hexagon},0.9\n")
+    write(pred / "res_b.txt", "")
+    code, out, err = run(capsys, "--gt", str(gt), "--pred", str(pred), "--polygon-points", "6")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["matched"], summary["num_gt_care"], summary["num_det_care"]) == (1, 3, 1)
+    assert summary["num_images_without_results"] == 1

@@ -505,7 +505,8 @@ class _PolygonSet:
             shapes = np.concatenate([_build_polygons(arrays) for arrays in per_image])
             return cls(offsets=offsets, areas=shapely.area(shapes), bounds=shapely.bounds(shapes).reshape(-1, 4),
                        rectangles=rectangles, integer=np.zeros(len(shapes), dtype=bool), vertices=None, shapes=shapes)
-        vertices = np.concatenate(per_image) if per_image else np.empty((0, 4, 2))
+        non_empty = [part for part in per_image if len(part)]
+        vertices = np.concatenate(non_empty) if non_empty else np.empty((0, 4, 2))
         rectangles, integer = _rectangles(vertices)
         shapes = np.full(len(vertices), None, dtype=object)
         other = np.flatnonzero(~integer)
