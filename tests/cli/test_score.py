@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import trainlab
@@ -212,3 +214,69 @@ def test_real_ground_truth_with_a_missing_result_file(capsys, real_set):
     assert summary["recall"] == (total - care_counts[dropped]) / total
     assert summary["precision"] == 1.0
     assert f"1 of {len(files)} ground-truth files have no result file" in err
+
+
+# --------------------------------------------------------------------------- fast reading
+
+
+def test_read_regions_reads_what_read_icdar_file_reads(mini_root, tmp_path):
+    """Every embedded SROIE ground-truth file, result files written from them, and files with the
+    format's quirks give the same vertices and don't-care flags by both readers."""
+    files = sorted((mini_root / "annotations").glob("*/*.txt"))
+    for index, path in enumerate(list(files)):
+        regions = read_icdar_file(path)
+        result = tmp_path / f"res_{path.stem}.txt"
+        lines = [",".join(str(v) for v in (r.points + 0.25 * index).reshape(-1)) + (",0.5" if index % 2 else "")
+                 for r in regions]
+        write(result, "\n".join(lines) + "\n")
+        files.append(result)
+    quirks = {
+        "bom_crlf.txt": "\ufeff1,2,3,2,3,4,1,4,a, b\r\n\r\n5,6,7,6,7,8,5,8,###\r\n",
+        "spaces.txt": " 1 , 2,3,2,3,4,1,4 ,  ### \n\n 10,0,20,0,20,5,10,5,x,y,z  \n",
+        "numbers.txt": "1e1,2.5,+3,2.,3,04,1,4,text\n-1,-2,3_0,2,3,4,1,4,١٢\n",
+        "latin1.txt": "1,2,3,2,3,4,1,4,caf\xe9\n",
+        "empty.txt": "\n\n",
+    }
+    for name, text in quirks.items():
+        files.append(tmp_path / name)
+        (tmp_path / name).write_bytes(text.encode("latin-1" if name == "latin1.txt" else "utf-8"))
+    for path in files:
+        is_result = path.name.startswith("res_")
+        expected = read_icdar_file(path, with_transcription=not is_result)
+        points, dont_care = score.read_regions(path, 4, with_transcription=not is_result)
+        assert isinstance(points, np.ndarray) and points.shape == (len(expected), 4, 2), path.name
+        np.testing.assert_array_equal(points, np.array([r.points for r in expected]).reshape(-1, 4, 2))
+        assert dont_care.tolist() == [r.dont_care for r in expected], path.name
+    assert sum(score.read_regions(tmp_path / "spaces.txt", 4)[1]) == 1
+
+
+def test_read_regions_leaves_unusual_files_to_read_icdar_file(tmp_path):
+    cases = {"inf.txt": "1,2,3,2,inf,4,1,4\n", "empty_confidence.txt": "1,2,3,2,3,4,1,4,\n",
+             "two_extra.txt": "1,2,3,2,3,4,1,4,0.5,x\n", "short.txt": "1,2,3,2,3,4\n", "word.txt": "1,2,3,2,3,x,1,4\n"}
+    for name, text in cases.items():
+        write(tmp_path / name, text)
+        try:
+            expected = [r.points for r in read_icdar_file(tmp_path / name, with_transcription=False)]
+        except ValueError as error:
+            with pytest.raises(type(error), match=re.escape(str(error))):
+                score.read_regions(tmp_path / name, 4, with_transcription=False)
+        else:
+            regions, dont_care = score.read_regions(tmp_path / name, 4, with_transcription=False)
+            assert dont_care is None and [r.points.tolist() for r in regions] == [p.tolist() for p in expected]
+    assert score.parse_numbers(["1", " 2.5 ", "1e3", "-0", "07", "1_0"]).tolist() == [1, 2.5, 1000, 0, 7, 10]
+    with pytest.raises(ValueError):
+        score.parse_numbers(["1", "true"])
+
+
+def test_six_point_polygons_with_an_empty_and_a_missing_result_file(capsys, tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    hexagon = "0,0,10,0,12,5,10,10,0,10,-2,5"
+    for name in ("a", "b", "c"):
+        write(gt / f"gt_{name}.txt", f"{hexagon},word\n")
+    write(pred / "res_a.txt", f"{hexagon},0.9\n")
+    write(pred / "res_b.txt", "")
+    code, out, err = run(capsys, "--gt", str(gt), "--pred", str(pred), "--polygon-points", "6")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["matched"], summary["num_gt_care"], summary["num_det_care"]) == (1, 3, 1)
+    assert summary["num_images_without_results"] == 1

@@ -21,6 +21,8 @@ from trainlab.tasks.text_detection.metrics.icdar2015 import (
     ImageResult,
     evaluate_dataset,
     evaluate_image,
+    evaluate_images,
+    evaluate_score_thresholds,
     intersection_area_matrix,
     iou_matrix,
     polygons_from_points,
@@ -487,3 +489,80 @@ def test_real_data_prefilter_is_identical_to_exhaustive(icdar2015_test_gt):
         a = polygons_from_points(gt)
         b = polygons_from_points([r.points + np.array([2.0, 1.0]) for r in gt])
         assert np.array_equal(intersection_area_matrix(a, b), intersection_area_matrix(a, b, prefilter=False))
+
+
+# --------------------------------------------------------------------------- batch evaluation
+
+
+def perturbed_receipts(mini_root: Path) -> list[tuple[str, list[TextRegion], list[np.ndarray]]]:
+    """The embedded SROIE receipts' real boxes (every 9th marked don't-care) against detections
+    that exercise every path of the batch evaluation: integer rectangles (exact overlaps),
+    float rectangles and rotated quads (rectangle clipping), both sides rotated (general
+    intersection), pairs near IoU 0.5 and split boxes; in shuffled order."""
+    rng = np.random.default_rng(7)
+    samples = []
+    for split in ("train", "test"):
+        for path in sorted((mini_root / "annotations" / split).glob("*.txt")):
+            gt = [TextRegion(points=r.points, dont_care=i % 9 == 4) for i, r in enumerate(read_icdar_file(path))]
+            det = []
+            for i, region in enumerate(gt):
+                points, kind = region.points, i % 6
+                centre = points.mean(axis=0)
+                if kind == 0:
+                    det.append(np.round(points + rng.normal(0, 3, (4, 2)) * [[1, 0]] + rng.normal(0, 2, 2)))
+                elif kind == 1:
+                    det.append(points + rng.normal(0, 1.5, 2))
+                elif kind == 2:
+                    det.append(rotated_rect(*centre, *np.ptp(points, axis=0) * rng.uniform(0.8, 1.2), rng.normal(0, 3)))
+                elif kind == 3:  # a third of the width cut away: IoU 2/3, or half of it: IoU near 0.5
+                    cut = np.ptp(points[:, 0]) * (0.5 + 1e-12 * rng.choice([-1, 1]) if i % 12 == 3 else 1 / 3)
+                    det.append(np.round(points) - [[0, 0], [cut, 0], [cut, 0], [0, 0]])
+                elif kind == 4:  # split in two halves
+                    left, right = points.copy(), points.copy()
+                    left[[1, 2], 0] = right[[0, 3], 0] = centre[0]
+                    det.extend([left, right])
+            if gt:
+                gt[-1] = TextRegion(points=rotated_rect(*gt[-1].points.mean(axis=0), 40, 12, 20))
+                det.append(rotated_rect(*gt[-1].points.mean(axis=0) + 1, 40, 12, 23))
+            order = rng.permutation(len(det))
+            samples.append((path.stem, gt, [det[k] for k in order]))
+    return samples
+
+
+def test_batch_evaluation_equals_the_pair_by_pair_reference_on_real_receipts(mini_root):
+    samples = perturbed_receipts(mini_root)
+    result = evaluate_dataset(samples)
+    assert result.num_images == len(samples) >= 30
+    assert 0.3 < result.recall < 0.9 and sum(len(image.ignored_det) for image in result.images) > 10
+    for image, (_, gt, det) in zip(result.images, samples):
+        num_gt_care, num_det_care, matched, pairs = reference_evaluate(gt, det)
+        assert (image.num_gt_care, image.num_det_care, image.matched) == (num_gt_care, num_det_care, matched)
+        assert list(image.pairs) == pairs
+    single = [evaluate_image(gt, det, name=name) for name, gt, det in samples]
+    assert result.images == tuple(single)
+
+
+def test_score_thresholds_equal_evaluating_each_subset(mini_root):
+    samples = perturbed_receipts(mini_root)
+    rng = np.random.default_rng(3)
+    scores = [rng.uniform(0, 1, len(det)) for _, _, det in samples]
+    names, gts, dets = zip(*samples)
+    thresholds = [0.0, 0.3, 0.55, 0.9, 1.1]
+    results = evaluate_score_thresholds(names, gts, dets, scores, thresholds)
+    for threshold, result in zip(thresholds, results):
+        kept = [(name, gt, [d for d, s in zip(det, score) if s >= threshold])
+                for (name, gt, det), score in zip(samples, scores)]
+        assert result == evaluate_dataset(kept)
+        assert result.images == evaluate_dataset(kept).images
+    assert results[0].matched > results[2].matched > results[3].matched > 0 == results[4].num_det_care
+
+
+def test_arrays_and_regions_give_the_same_batch_result(mini_root):
+    samples = perturbed_receipts(mini_root)
+    names = [name for name, _, _ in samples]
+    as_arrays = evaluate_images(names, [np.array([r.points for r in gt]).reshape(-1, 4, 2) for _, gt, _ in samples],
+                                [np.array(det).reshape(-1, 4, 2) for _, _, det in samples],
+                                gt_dont_care=[[r.dont_care for r in gt] for _, gt, _ in samples])
+    assert as_arrays.images == evaluate_dataset(samples).images
+    with pytest.raises(ValueError, match="detection 1: vertices must be finite"):
+        evaluate_images(["a"], [np.zeros((0, 4, 2))], [np.array([rect(0, 0, 1, 1), rect(0, 0, np.nan, 1)])])

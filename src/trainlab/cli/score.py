@@ -31,8 +31,19 @@ import re
 import sys
 from pathlib import Path
 
-from trainlab.tasks.text_detection.data.icdar_format import AnnotationError, gt_stem, read_icdar_file, result_stem
-from trainlab.tasks.text_detection.metrics.icdar2015 import DatasetResult, Icdar2015Accumulator
+import numpy as np
+
+from trainlab.tasks.text_detection.data.icdar_format import (
+    AnnotationError,
+    gt_stem,
+    read_icdar_file,
+    result_stem,
+)
+from trainlab.tasks.text_detection.metrics.icdar2015 import (
+    DatasetResult,
+    evaluate_images,
+)
+from trainlab.tasks.text_detection.types import DONT_CARE_LABEL, TextRegion
 
 PROG = "trainlab score"
 
@@ -117,8 +128,80 @@ def pair_files(gt_dir: Path, pred_dir: Path) -> list[tuple[str, Path, Path | Non
     return [(name, gt_files[name], results.get(name)) for name in sorted(gt_files, key=_natural_key)]
 
 
+_PLAIN_NUMBERS = re.compile(r"[0-9eE+\-. \t,]*")
+
+
+def parse_numbers(tokens: list[str]) -> np.ndarray:
+    """``float(token)`` of every token, as a ``(len(tokens),)`` float64 array.
+
+    Tokens that are plain JSON numbers (the usual case) are converted by the JSON parser in
+    one call: JSON's number syntax is a subset of ``float``'s and :mod:`json` converts with
+    ``float`` and ``int``, so the values are the same; any other token set goes through
+    ``float`` one by one.
+
+    Raises:
+        ValueError: a token is not a number for ``float``.
+    """
+    joined = ",".join(tokens)
+    if _PLAIN_NUMBERS.fullmatch(joined):
+        try:
+            values = json.loads(f"[{joined}]")
+        except ValueError:
+            pass
+        else:
+            if len(values) == len(tokens):  # else a token held a comma
+                return np.array(values, dtype=np.float64)
+    return np.array([float(token) for token in tokens], dtype=np.float64)
+
+
+def read_regions(path: Path, polygon_points: int | str = 4, with_transcription: bool = True,
+                 ) -> tuple[np.ndarray | list[TextRegion], np.ndarray | None]:
+    """The regions of one ICDAR file, as :func:`~trainlab.tasks.text_detection.data.icdar_format.read_icdar_file`
+    reads them, for scoring.
+
+    A file whose every line has ``polygon_points`` finite coordinates, then a transcription
+    (ground truth) or nothing or one finite confidence (results), is read at once
+    (:func:`parse_numbers`); any other file (``polygon_points="auto"``, a malformed line, an
+    empty or non-numeric confidence) is read by ``read_icdar_file``, which gives the same
+    coordinates or names the problem.
+
+    Args:
+        path: The file (UTF-8, optional byte-order mark; undecodable bytes are replaced).
+        polygon_points: Vertices per region, or ``"auto"``.
+        with_transcription: Ground truth (True) or result file (False).
+
+    Returns:
+        ``(points, dont_care)``: a ``(K, polygon_points, 2)`` float64 array of vertices in
+        pixels and ``(K,)`` don't-care flags (``###`` transcriptions; all False for results),
+        or the :class:`TextRegion` list and ``None`` when read by ``read_icdar_file``.
+
+    Raises:
+        OSError: the file cannot be read.
+        AnnotationError: a malformed line (names file and line).
+    """
+    if polygon_points != "auto":
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+        n_coords = 2 * int(polygon_points)
+        fields = [line.split(",", n_coords) for line in map(str.strip, text.splitlines()) if line]
+        if all(len(f) >= n_coords + with_transcription for f in fields):
+            try:
+                coords = parse_numbers([value for f in fields for value in f[:n_coords]])
+                extra = [] if with_transcription else parse_numbers([f[n_coords] for f in fields if len(f) > n_coords])
+            except ValueError:
+                coords = extra = np.array([np.nan])
+            if np.isfinite(coords).all() and np.isfinite(extra).all():
+                dont_care = np.zeros(len(fields), dtype=bool)
+                if with_transcription and DONT_CARE_LABEL in text:
+                    dont_care[:] = [f[n_coords].strip() == DONT_CARE_LABEL for f in fields]
+                return coords.reshape(-1, int(polygon_points), 2), dont_care
+    return read_icdar_file(path, polygon_points=polygon_points, with_transcription=with_transcription), None
+
+
 def score(gt_dir: Path, pred_dir: Path, polygon_points: int | str = 4) -> tuple[DatasetResult, list[str]]:
     """Score a result folder against a ground-truth folder.
+
+    All files are read first (:func:`read_regions`), then every image is evaluated in one
+    batch (:func:`~trainlab.tasks.text_detection.metrics.icdar2015.evaluate_images`).
 
     Returns:
         ``(DatasetResult, names of the images without a result file)``.
@@ -127,17 +210,19 @@ def score(gt_dir: Path, pred_dir: Path, polygon_points: int | str = 4) -> tuple[
         ScoreError: see :func:`pair_files`.
         AnnotationError: a malformed line (names file and line).
     """
-    accumulator = Icdar2015Accumulator()
-    missing = []
+    names, gts, flags, dets, missing = [], [], [], [], []
     for name, gt_path, result_path in pair_files(gt_dir, pred_dir):
-        gt = read_icdar_file(gt_path, polygon_points=polygon_points)
+        gt, dont_care = read_regions(gt_path, polygon_points)
         if result_path is None:
             missing.append(name)
             detections = []
         else:
-            detections = read_icdar_file(result_path, polygon_points=polygon_points, with_transcription=False)
-        accumulator.update(name, gt, detections)
-    return accumulator.compute(), missing
+            detections, _ = read_regions(result_path, polygon_points, with_transcription=False)
+        names.append(name)
+        gts.append(gt)
+        flags.append(dont_care)
+        dets.append(detections)
+    return evaluate_images(names, gts, dets, gt_dont_care=flags), missing
 
 
 def main(argv: list[str]) -> int:

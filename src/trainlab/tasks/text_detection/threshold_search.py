@@ -3,10 +3,19 @@ configs on cached score maps with the ICDAR 2015 protocol and keep the best.
 
 Used after training (:meth:`~trainlab.tasks.text_detection.module.TextDetectionModule.after_fit`)
 and at every validation epoch; never on the test split.
+
+For the DB family the grid shares work between configs, with results identical to decoding
+and scoring each config alone: a map's contours and scores are computed once for all
+configs that differ only in ``box_thresh`` and ``unclip_ratio``
+(:func:`~trainlab.tasks.text_detection.postprocess.db_postprocess.db_candidates`), and the
+configs that differ only in ``box_thresh`` keep nested subsets of one decoding (the
+regions scoring at least each threshold), scored together by
+:func:`~trainlab.tasks.text_detection.metrics.icdar2015.evaluate_score_thresholds`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +24,17 @@ import numpy as np
 
 from trainlab.engine.distributed import gather_objects
 from trainlab.tasks.text_detection.family import DetectorFamily, grid_values
-from trainlab.tasks.text_detection.metrics.icdar2015 import DatasetResult, ImageResult, evaluate_dataset
+from trainlab.tasks.text_detection.metrics.icdar2015 import (
+    DatasetResult,
+    ImageResult,
+    evaluate_dataset,
+    evaluate_score_thresholds,
+)
+from trainlab.tasks.text_detection.postprocess.db_postprocess import (
+    DBPostprocessConfig,
+    db_candidates,
+    expand_candidates,
+)
 from trainlab.tasks.text_detection.types import TextRegion
 
 # One image's cached inference: name, ground truth, score maps ``(h, w)``, original (H, W).
@@ -36,13 +55,58 @@ def search_postprocess(samples: Sequence[Sample], grid: Sequence[Any], family: D
     return select_best(grid, score_grid(samples, grid, family))
 
 
-def score_grid(samples: Sequence[Sample], grid: Sequence[Any], family: DetectorFamily) -> list[list[ImageResult]]:
-    """Per-image ICDAR 2015 results of every post-processing config: ``[config][image]``."""
+def score_grid(samples: Sequence[Sample], grid: Sequence[Any], family: DetectorFamily,
+               shared: bool = True) -> list[list[ImageResult]]:
+    """Per-image ICDAR 2015 results of every post-processing config: ``[config][image]``.
+
+    Args:
+        samples: ``(name, ground-truth regions, score maps, original (H, W))`` per image.
+        grid: Post-processing configs of ``family``.
+        family: The detector family that decodes the maps.
+        shared: Share decoding and scoring between configs where the family allows it
+            (DB, module docstring); ``False`` decodes and scores each config alone. The
+            results are identical.
+    """
+    if shared and grid and all(isinstance(config, DBPostprocessConfig) for config in grid):
+        return _score_db_grid(samples, grid)
     return [
         list(evaluate_dataset((name, regions, family.decode(maps, size, config))
                               for name, regions, maps, size in samples).images)
         for config in grid
     ]
+
+
+def _vertices(regions: Sequence[TextRegion]) -> np.ndarray | list[np.ndarray]:
+    """The regions' vertices, stacked ``(K, 4, 2)`` for quads (faster to score)."""
+    if all(region.points.shape == (4, 2) for region in regions):
+        return np.array([region.points for region in regions]).reshape(-1, 4, 2)
+    return [region.points for region in regions]
+
+
+def _score_db_grid(samples: Sequence[Sample], grid: Sequence[DBPostprocessConfig]) -> list[list[ImageResult]]:
+    """:func:`score_grid` for DB configs, sharing candidates and nested ``box_thresh`` subsets."""
+    groups: dict[tuple, list[int]] = {}  # configs equal but for box_thresh
+    for index, config in enumerate(grid):
+        groups.setdefault(config.candidate_key() + (config.unclip_ratio,), []).append(index)
+    lowest = {key: dataclasses.replace(grid[members[0]], box_thresh=min(grid[m].box_thresh for m in members))
+              for key, members in groups.items()}
+    decoded: dict[tuple, list[list[TextRegion]]] = {key: [] for key in groups}
+    for _, _, maps, size in samples:
+        candidates: dict[tuple, Any] = {}
+        for key, config in lowest.items():
+            if config.candidate_key() not in candidates:
+                candidates[config.candidate_key()] = db_candidates(maps["prob_map"], config)
+            decoded[key].append(expand_candidates(candidates[config.candidate_key()], size, config))
+    names = [name for name, _, _, _ in samples]
+    ground_truth = [regions for _, regions, _, _ in samples]
+    per_config: list[list[ImageResult]] = [[] for _ in grid]
+    for key, members in groups.items():
+        results = evaluate_score_thresholds(
+            names, ground_truth, [_vertices(regions) for regions in decoded[key]],
+            [[region.score for region in regions] for regions in decoded[key]], [grid[m].box_thresh for m in members])
+        for member, result in zip(members, results):
+            per_config[member] = list(result.images)
+    return per_config
 
 
 def select_best(grid: Sequence[Any], per_config: Sequence[Sequence[ImageResult]]) -> tuple[Any, DatasetResult, DatasetResult]:
