@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
@@ -96,11 +97,19 @@ def test_eval_predict_and_score_agree(tiny_run, mini_root):
     with open(work / "outputs" / "eval_tiny" / "per_image.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 8 and sum(int(r["matched"]) for r in rows) == metrics["matched"]
+    # CLEval beside the IoU protocol, from the cleval package (installed with the dev extras).
+    if importlib.util.find_spec("cleval") is not None:
+        assert metrics["cleval"]["images"] == 8 and metrics["cleval_hmean"] == metrics["cleval"]["hmean"]
     # Thresholds given on the command line replace the tuned ones: near-zero ones keep more regions.
     trainlab("eval", f"ckpt_path={best}", "+postprocess.thresh=0.01", "+postprocess.box_thresh=0.0",
              "hydra.run.dir=outputs/eval_loose", cwd=work)
     loose = json.loads((work / "outputs" / "eval_loose" / "metrics.json").read_text())
-    assert loose["postprocess"] == {**metrics["postprocess"], "thresh": 0.01, "box_thresh": 0.0}
+    def params(record):
+        return {k: v for k, v in record.items() if k != "source"}
+
+    assert params(loose["postprocess"]) == {**params(metrics["postprocess"]), "thresh": 0.01, "box_thresh": 0.0}
+    assert metrics["postprocess"]["source"] == "validation split"
+    assert loose["postprocess"]["source"] == "validation split, overridden: box_thresh, thresh"
     assert loose["num_det_care"] > metrics["num_det_care"]
 
     trainlab("predict", f"ckpt_path={best}", f"input={mini_root / 'images' / 'test'}", "hydra.run.dir=outputs/pred", cwd=work)

@@ -2,12 +2,17 @@
 
 Usage::
 
-    trainlab score --gt GT_DIR --pred RESULT_DIR [--per-image per_image.csv] [--polygon-points 4|auto]
+    trainlab score --gt GT_DIR --pred RESULTS [--per-image per_image.csv] [--polygon-points 4|auto]
+                   [--metrics iou cleval]
 
 Scores the output of any detector by the ICDAR 2015 Challenge 4 Task 4.1 protocol
-(:mod:`trainlab.tasks.text_detection.metrics.icdar2015`). Ground-truth files are named
-``gt_<name>.txt`` (ICDAR 2015) or ``<name>.txt`` (SROIE); result files ``res_<name>.txt``,
-one region per line: coordinates, optionally followed by a confidence.
+(:mod:`trainlab.tasks.text_detection.metrics.icdar2015`) and, with ``--metrics iou cleval``,
+by CLEval too (:mod:`trainlab.tasks.text_detection.metrics.cleval_metric`; the ``cleval``
+package imports torch and numba, which costs about 10 s, so it is not the default). Ground-truth files are named ``gt_<name>.txt``
+(ICDAR 2015) or ``<name>.txt`` (SROIE). ``RESULTS`` is a folder of result files
+``res_<name>.txt`` (one region per line: coordinates, optionally a confidence), or one of the
+submission files ``trainlab predict`` writes: ``submission.zip`` (those files zipped),
+``submission.json`` or ``submission.csv``.
 
 - A ground-truth file without a result file counts as an image with no detections (a
   warning on stderr gives how many).
@@ -15,20 +20,24 @@ one region per line: coordinates, optionally followed by a confidence.
   ``res_<name>.txt``, is an error.
 
 Prints one JSON object on stdout: ``precision``, ``recall``, ``hmean``, ``matched``,
-``num_gt_care``, ``num_det_care``, ``num_images``, ``num_images_without_results``.
+``num_gt_care``, ``num_det_care``, ``num_images``, ``num_images_without_results``, and with
+CLEval a ``cleval`` object (``precision``, ``recall``, ``hmean``, character counts).
 ``--per-image`` also writes a CSV (columns ``name, num_gt_care, num_det_care, matched,
 precision, recall, hmean``), atomically. Exit status: 0 on success, 2 on a usage error, a
 missing folder or a malformed file (one line on stderr, ``file:line: problem``).
 
-This command never imports torch.
+Without ``cleval`` in ``--metrics`` this command never imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--gt", required=True, type=Path, help="folder of ground-truth files")
-    parser.add_argument("--pred", required=True, type=Path, help="folder of result files res_<name>.txt")
+    parser.add_argument("--pred", required=True, type=Path,
+                        help="folder of result files res_<name>.txt, or submission.zip / .json / .csv")
     parser.add_argument("--per-image", type=Path, default=None, metavar="CSV", help="also write per-image figures here")
     parser.add_argument(
         "--polygon-points",
@@ -83,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="4|auto",
         help="vertices per region: 4 (ICDAR 2015, SROIE; default), another integer, or 'auto' for varying polygons",
     )
+    parser.add_argument("--metrics", nargs="+", choices=("iou", "cleval"), default=["iou"],
+                        help="iou: the ICDAR 2015 protocol (always); cleval: also CLEval (the cleval package; "
+                             "its import loads torch and numba, about 10 s)")
     return parser
 
 
@@ -197,6 +210,70 @@ def read_regions(path: Path, polygon_points: int | str = 4, with_transcription: 
     return read_icdar_file(path, polygon_points=polygon_points, with_transcription=with_transcription), None
 
 
+def submission_to_folder(path: Path, folder: Path) -> Path:
+    """Write a submission file's regions as ICDAR result files ``res_<name>.txt`` in ``folder``.
+
+    ``.zip``: the ``res_*.txt`` entries (an RRC upload); ``.json``: ``{name: [{"points": [[x, y],
+    ...], "score": s}, ...]}``; ``.csv``: rows ``image,points,score`` with ``points`` as
+    ``x1 y1 x2 y2 ...`` (what ``trainlab predict`` writes). Coordinates are kept as written.
+
+    Raises:
+        ScoreError: an unknown suffix, an unreadable file, or a malformed entry (file and entry named).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.namelist():
+                    name = Path(member).name
+                    if member.endswith("/") or not name.endswith(".txt"):
+                        continue
+                    (folder / name).write_bytes(archive.read(member))
+            return folder
+        regions: dict[str, list[list[float]]] = {}
+        if suffix == ".json":
+            for name, items in json.loads(path.read_text(encoding="utf-8")).items():
+                regions[str(name)] = [_polygon([float(v) for point in item["points"] for v in point],
+                                               f"{path}: {name} region {index}") for index, item in enumerate(items)]
+        elif suffix == ".csv":
+            with path.open(encoding="utf-8", newline="") as handle:
+                for line, row in enumerate(csv.DictReader(handle), start=2):
+                    if not row.get("image") or row.get("points") is None:
+                        raise ScoreError(f"{path}:{line}: expected columns image,points,score")
+                    polygon = _polygon([float(v) for v in row["points"].split()], f"{path}:{line}")
+                    regions.setdefault(row["image"], []).append(polygon)
+        else:
+            raise ScoreError(f"{path}: a result folder, or a submission .zip, .json or .csv file, was expected")
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ScoreError(f"{path}: cannot read the submission ({type(error).__name__}: {error})") from error
+    for name, polygons in regions.items():
+        text = "".join(",".join(f"{v:g}" for v in polygon) + "\n" for polygon in polygons)
+        (folder / f"res_{name}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _polygon(values: list[float], where: str) -> list[float]:
+    if len(values) < 6 or len(values) % 2:
+        raise ScoreError(f"{where}: a region needs x y pairs of at least 3 vertices, got {len(values)} numbers")
+    return values
+
+
+def cleval_of(pairs: list[tuple[str, Path, Path | None]], polygon_points: int | str) -> dict:
+    """CLEval detection scores (:func:`~trainlab.tasks.text_detection.metrics.cleval_metric.cleval_detection`)
+    of paired ground-truth and result files; ground truth read with its transcriptions."""
+    from trainlab.tasks.text_detection.metrics.cleval_metric import cleval_detection
+
+    def images():
+        for name, gt_path, result_path in pairs:
+            truth = read_icdar_file(gt_path, polygon_points=polygon_points, with_transcription=True)
+            detected = [] if result_path is None else read_icdar_file(result_path, polygon_points=polygon_points,
+                                                                      with_transcription=False)
+            yield name, truth, detected
+
+    return cleval_detection(images())
+
+
 def score(gt_dir: Path, pred_dir: Path, polygon_points: int | str = 4) -> tuple[DatasetResult, list[str]]:
     """Score a result folder against a ground-truth folder.
 
@@ -241,7 +318,16 @@ def main(argv: list[str]) -> int:
     except SystemExit as exit_:  # argparse has printed usage or help
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
-        result, missing = score(args.gt, args.pred, args.polygon_points)
+        with tempfile.TemporaryDirectory() as temporary:
+            pred = args.pred if args.pred.is_dir() or not args.pred.exists() else \
+                submission_to_folder(args.pred, Path(temporary) / "results")
+            result, missing = score(args.gt, pred, args.polygon_points)
+            cleval = None
+            if "cleval" in args.metrics:
+                try:
+                    cleval = cleval_of(pair_files(args.gt, pred), args.polygon_points)
+                except ImportError as error:
+                    print(f"{PROG}: warning: CLEval not computed: {error}", file=sys.stderr)
         if missing:
             example = ", ".join(f"res_{name}.txt" for name in missing[:3]) + (", ..." if len(missing) > 3 else "")
             print(
@@ -256,6 +342,8 @@ def main(argv: list[str]) -> int:
         return 2
     summary = result.summary()
     summary["num_images_without_results"] = len(missing)
+    if cleval is not None:
+        summary["cleval"] = cleval
     print(json.dumps(summary))
     return 0
 

@@ -7,6 +7,8 @@ Submission formats (what leaderboards take; each readable by ``trainlab score --
 - ``json``: ``submission.json``, ``{name: [{"points": [[x, y], ...], "score": s}, ...]}``;
 - ``csv``: ``submission.csv``, one row per region: ``image,points,score`` with ``points`` as
   ``x1 y1 x2 y2 ...``.
+
+Coordinates are integer pixels of the original image in every format.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def predict_folder(model: Any, inputs: Iterable[Path], output_dir: str | os.Path
         regions = detect_image(model, image, resize)
         if "icdar" in formats or "icdar-zip" in formats:
             write_result_file(output_dir / f"res_{path.stem}.txt", regions, with_scores=with_scores)
-        submission[path.stem] = [{"points": np.round(r.points, 1).tolist(), "score": round(float(r.score), 4)}
+        # Integer pixels in every format, as in the result files (what leaderboards take).
+        submission[path.stem] = [{"points": np.round(r.points).astype(int).tolist(), "score": round(float(r.score), 4)}
                                  for r in regions]
         if draw:
             drawn = cv2.cvtColor(draw_regions(image, regions), cv2.COLOR_RGB2BGR)

@@ -138,6 +138,8 @@ class TextDetectionModule(TrainlabModule):
         self._val_maps: list[Sample] = []
         self.val_postprocess = self.postprocess
         self.last_results: dict[str, DatasetResult] = {}
+        # The last test loop's (name, ground truth, detections) per image, for reports (CLEval).
+        self.test_detections: list[tuple[str, Any, list[TextRegion]]] = []
         # Inference-time averaging (trainlab eval/predict): other members of an ensemble, their
         # weights (this model's first), and test-time augmentation transforms.
         self.members = nn.ModuleList()
@@ -253,7 +255,10 @@ class TextDetectionModule(TrainlabModule):
             if stage == "val" and self._tune_every_epoch:
                 self._val_maps.append((name, regions, image_maps, size))
             else:
-                self._accumulators[stage].update(name, regions, self.detect(image_maps, size))
+                detections = self.detect(image_maps, size)
+                self._accumulators[stage].update(name, regions, detections)
+                if stage == "test":
+                    self.test_detections.append((name, regions, detections))
 
     def _eval_epoch_end(self, stage: str) -> None:
         distributed = self._trainer is not None and self.trainer.world_size > 1
@@ -293,6 +298,9 @@ class TextDetectionModule(TrainlabModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step("test", batch)
 
+    def on_test_epoch_start(self) -> None:
+        self.test_detections = []
+
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
@@ -320,11 +328,22 @@ class TextDetectionModule(TrainlabModule):
 
     def write_evaluation(self, output_dir: Path, split: str, metrics: Mapping[str, float]) -> dict[str, Any]:
         """``per_image.csv`` (ICDAR 2015 counts per image) in ``output_dir``; returns precision,
-        recall, H-mean and the match counts of the split, the decoding parameters and the resize
-        policy used."""
+        recall, H-mean and the match counts of the split by the ICDAR 2015 protocol, the same by
+        CLEval (``cleval_precision``, ``cleval_recall``, ``cleval_hmean`` and a ``cleval``
+        record, when the ``cleval`` package is installed), the decoding parameters and where
+        they were chosen, and the resize policy used."""
         result = self.last_results["test"]
         result.write_per_image_csv(Path(output_dir) / "per_image.csv")
-        return {**result.summary(), "postprocess": self.postprocess_record(), "resize": dict(self.resize)}
+        report = {**result.summary(), "postprocess": self.postprocess_record(), "resize": dict(self.resize)}
+        try:
+            from trainlab.tasks.text_detection.metrics.cleval_metric import cleval_detection
+
+            cleval = cleval_detection(self.test_detections)
+        except ImportError as error:
+            log.warning("CLEval not computed: %s", error)
+        else:
+            report.update({f"cleval_{k}": cleval[k] for k in ("precision", "recall", "hmean")}, cleval=cleval)
+        return report
 
     def write_predictions(self, inputs: str | os.PathLike, output_dir: Path, options: Mapping[str, Any]) -> dict[str, Any]:
         """Detect text in an image or a folder of images (:func:`~.inference.predict_folder`).
