@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score
 
-from trainlab.tasks.unfair_tos.metrics import apply_thresholds, best_f1_threshold, classification_report, tune_thresholds
+from trainlab.tasks.unfair_tos.metrics import (
+    apply_thresholds,
+    best_f1_threshold,
+    classification_report,
+    tune_thresholds,
+    tune_thresholds_for_macro_f1,
+)
 
 NAMES = ("a", "b", "c")
 
@@ -65,3 +71,19 @@ def test_thresholds_apply_per_class_and_default_without_positives():
     assert thresholds[1] == 0.5  # no positive for the second label: the default stays
     assert 0.4 < thresholds[0] <= 0.6
     np.testing.assert_array_equal(apply_thresholds(scores, thresholds), [[1, 1], [0, 0], [1, 0], [0, 0]])
+
+
+def test_macro_f1_thresholds_never_score_below_their_start_or_the_per_class_ones():
+    rng = np.random.default_rng(3)
+    names = ["a", "b", "c"]
+    gold = (rng.random((300, 3)) < [0.05, 0.1, 0.03]).astype(int)
+    scores = np.clip(gold * 0.35 + rng.random((300, 3)) * 0.7, 0, 1)
+    start = [0.5, 0.5, 0.5]
+
+    def macro(thresholds):
+        return classification_report(gold, apply_thresholds(scores, thresholds), names)["macro_f1"]
+
+    chosen = tune_thresholds_for_macro_f1(gold, scores, names, start)
+    assert macro(chosen) >= macro(start) and macro(chosen) >= macro(tune_thresholds(gold, scores))
+    # A class changes only where it raises macro-F1: already optimal thresholds stay.
+    assert tune_thresholds_for_macro_f1(gold, scores, names, chosen) == chosen

@@ -5,7 +5,8 @@ terms of service", AI and Law 27, Sec. 5) classify sentences with an SVM over ba
 n-gram features; here unigrams and bigrams weighted by TF-IDF (sublinear term frequency),
 ``sklearn.svm.LinearSVC`` one-vs-rest per label, class-balanced weights. It is trained on the
 same training documents as the network; its per-class thresholds on the SVM margin are chosen
-on the same validation documents (:func:`~.metrics.tune_thresholds`), margin 0 otherwise.
+on the same validation documents to maximise macro-F1 (:func:`~.metrics.tune_thresholds_for_macro_f1`,
+starting from margin 0), margin 0 otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from trainlab.tasks.unfair_tos.metrics import apply_thresholds, classification_report, tune_thresholds
+from trainlab.tasks.unfair_tos.metrics import apply_thresholds, classification_report, tune_thresholds_for_macro_f1
 
 
 @dataclass
@@ -91,7 +92,8 @@ def evaluate_baseline(splits: Mapping[str, tuple[Sequence[str], np.ndarray]], na
     baseline.fit(*splits["train"])
     thresholds = [0.0] * len(names)
     if tune and len(splits["val"][0]):
-        thresholds = tune_thresholds(splits["val"][1], baseline.decision(splits["val"][0]), default=0.0)
+        thresholds = tune_thresholds_for_macro_f1(splits["val"][1], baseline.decision(splits["val"][0]), names,
+                                                  thresholds)
     margins = baseline.decision(splits["test"][0])
     gold = np.asarray(splits["test"][1]).reshape(len(margins), -1)
     return {"test": classification_report(gold, apply_thresholds(margins, thresholds), names),

@@ -104,6 +104,50 @@ def tune_thresholds(gold: np.ndarray, scores: np.ndarray, default: float = 0.5) 
     return [best_f1_threshold(gold[:, k], scores[:, k], default)[0] for k in range(gold.shape[1])]
 
 
+def tune_thresholds_for_macro_f1(gold: np.ndarray, scores: np.ndarray, names: Sequence[str],
+                                 start: Sequence[float], rounds: int = 3) -> list[float]:
+    """Thresholds that maximise the data set's macro-F1 (LexGLUE's, implicit "fair" class included).
+
+    Coordinate ascent: starting from ``start``, each class in turn takes the candidate threshold
+    (its own F1-optimal one, :func:`best_f1_threshold`, and every midpoint between its distinct
+    scores) that gives the highest overall macro-F1 with the other classes fixed, for ``rounds``
+    passes or until nothing changes. Tuning each class on its own F1 ignores the fair column,
+    which depends on all thresholds at once, and measurably lowered macro-F1 on few validation
+    positives. The result never scores below ``start`` on the data it was tuned on.
+
+    Args:
+        gold: ``(N, K)`` 0/1 labels; scores: ``(N, K)`` scores; names: the K class names;
+        start: ``(K,)`` starting thresholds (e.g. the configured ones).
+
+    Returns:
+        ``(K,)`` thresholds.
+    """
+    gold, scores = np.asarray(gold).reshape(len(gold), -1), np.asarray(scores).reshape(len(scores), -1)
+    thresholds = [float(t) for t in start]
+
+    def macro(values: Sequence[float]) -> float:
+        return classification_report(gold, apply_thresholds(scores, values), names)["macro_f1"]
+
+    best = macro(thresholds)
+    for _ in range(rounds):
+        changed = False
+        for k in range(gold.shape[1]):
+            distinct = np.unique(scores[:, k])
+            candidates = {best_f1_threshold(gold[:, k], scores[:, k], thresholds[k])[0],
+                          *((distinct[1:] + distinct[:-1]) / 2).tolist()}
+            if len(candidates) > 64:  # a grid over the score quantiles keeps this cheap
+                candidates = {*np.quantile(scores[:, k], np.linspace(0.5, 1.0, 64)).tolist(),
+                              best_f1_threshold(gold[:, k], scores[:, k], thresholds[k])[0]}
+            for candidate in sorted(candidates):
+                trial = thresholds[:k] + [float(candidate)] + thresholds[k + 1:]
+                value = macro(trial)
+                if value > best + 1e-12:
+                    best, thresholds, changed = value, trial, True
+        if not changed:
+            break
+    return thresholds
+
+
 def apply_thresholds(scores: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """``(N, K)`` scores -> ``(N, K)`` int64 0/1 predictions (``score >= threshold`` per class)."""
     scores = np.asarray(scores).reshape(len(scores), -1)

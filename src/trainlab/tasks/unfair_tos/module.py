@@ -34,7 +34,7 @@ from trainlab.engine.module import TrainlabModule
 from trainlab.engine.optim import ConfigError, build_optimizer, build_scheduler, needs_run_length, run_length_from_trainer
 from trainlab.tasks.unfair_tos.corpus import LabelSet, read_lines
 from trainlab.tasks.unfair_tos.encoder import load_encoder, load_tokenizer
-from trainlab.tasks.unfair_tos.metrics import apply_thresholds, classification_report, tune_thresholds
+from trainlab.tasks.unfair_tos.metrics import apply_thresholds, classification_report, tune_thresholds_for_macro_f1
 
 log = logging.getLogger(__name__)
 
@@ -310,24 +310,42 @@ class UnfairTosModule(TrainlabModule):
 
     # Decisions tuned on validation ---------------------------------------------------------
     def after_fit(self, datamodule: L.LightningDataModule) -> dict[str, Any]:
-        """Choose each label's threshold by its F1 on the validation split (never on test).
+        """Choose the labels' thresholds on the validation split (never on test): see
+        :meth:`choose_postprocess`.
 
         Returns:
-            ``{"thresholds": {label: t}, "val_macro_f1_before": at the configured thresholds,
-            "val_macro_f1_after": at the chosen ones}``, or ``{}`` when tuning is off or the
+            What :meth:`choose_postprocess` returns, or ``{}`` when tuning is off or the
             validation split is empty.
         """
         if not self.tune_enabled or len(datamodule.dataset("val")) == 0:
             return {}
-        scores = self.predict_scores(datamodule.eval_dataloader("val"))
-        gold = datamodule.dataset("val").labels
+        chosen = self.choose_postprocess(self.validation_samples(datamodule))
+        self.postprocess_source = "validation split"
+        return chosen
+
+    def validation_samples(self, datamodule: L.LightningDataModule, split: str = "val") -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(gold (N, K) 0/1, scores (N, K) float32)]`` of a split: one sample per split, so that
+        several folds' held-out splits pool into one list."""
+        return [(np.asarray(datamodule.dataset(split).labels), self.predict_scores(datamodule.eval_dataloader(split)))]
+
+    def choose_postprocess(self, samples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+        """Choose the thresholds that maximise macro-F1 over the pooled samples
+        (:func:`~trainlab.tasks.unfair_tos.metrics.tune_thresholds_for_macro_f1`, starting from the
+        current thresholds, so macro-F1 on these samples never drops).
+
+        Returns:
+            ``{"postprocess": {"thresholds": [...]}, "thresholds": {label: t},
+            "val_macro_f1_before", "val_macro_f1_after", "sentences": n}``.
+        """
+        gold = np.concatenate([g for g, _ in samples])
+        scores = np.concatenate([s for _, s in samples])
         before = classification_report(gold, apply_thresholds(scores, self.thresholds), self.names)["macro_f1"]
-        self.thresholds = tune_thresholds(gold, scores)
+        self.thresholds = tune_thresholds_for_macro_f1(gold, scores, self.names, self.thresholds)
         after = classification_report(gold, apply_thresholds(scores, self.thresholds), self.names)["macro_f1"]
-        log.info("thresholds tuned on %d validation sentences: %s (val macro-F1 %.4f -> %.4f)", len(gold),
+        log.info("thresholds chosen on %d sentences: %s (macro-F1 %.4f -> %.4f)", len(gold),
                  dict(zip(self.names, np.round(self.thresholds, 4))), before, after)
-        return {"thresholds": dict(zip(self.names, self.thresholds)), "val_macro_f1_before": before,
-                "val_macro_f1_after": after}
+        return {"postprocess": {"thresholds": list(self.thresholds)}, "thresholds": dict(zip(self.names, self.thresholds)),
+                "val_macro_f1_before": before, "val_macro_f1_after": after, "sentences": len(gold)}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -335,13 +353,14 @@ class UnfairTosModule(TrainlabModule):
         checkpoint["trainlab"]["label_names"] = list(self.names)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         saved = checkpoint.get("trainlab", {}).get("thresholds")
         if saved:
             self.thresholds = self._check_thresholds(saved)
 
     def postprocess_record(self) -> dict[str, Any]:
-        """The decision thresholds in use, per label."""
-        return {"thresholds": dict(zip(self.names, self.thresholds))}
+        """The decision thresholds in use, per label, and where they were chosen."""
+        return {"thresholds": dict(zip(self.names, self.thresholds)), "source": self.postprocess_source}
 
     def override_postprocess(self, overrides: Mapping[str, Any]) -> None:
         """Replace the thresholds: ``threshold`` (one value for every label) or ``thresholds`` (a list).
