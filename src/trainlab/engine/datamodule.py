@@ -28,9 +28,14 @@ class TaskDataModule(L.LightningDataModule, abc.ABC):
 
     Class attributes:
         collate_fn: The loaders' collate function (``None``: PyTorch's default).
+        folds_partition_test: ``True`` when each fold of ``data.fold`` tests on its own part of
+            the data (cross-validation over the whole corpus), ``False`` when folds only split
+            the training data and every fold shares one test split; ``trainlab kfold`` scores
+            the folds' ensemble on test only in the second case.
     """
 
     collate_fn: Any = None
+    folds_partition_test: bool = False
 
     def __init__(self, batch_size: int = 8, num_workers: int = 0, eval_batch_size: int | None = None):
         super().__init__()

@@ -11,7 +11,9 @@ data.fold=0,...,K-1`` (a sweep: parallel with ``launcher=parallel``, resumable w
    never on test;
 2. the choice is written into every fold's best checkpoint (``postprocess_source``: out-of-fold);
 3. every fold model and the ensemble of all folds (``TrainlabModule.ensemble``, equal weights)
-   are scored on the test split with that choice;
+   are scored on the test split with that choice; the ensemble only when the folds share one
+   test split (``TaskDataModule.folds_partition_test`` false: folds of the training data, as in
+   text detection), not when each fold tests on its own documents (the ToS corpus' folds);
 4. ``kfold_summary.json`` and ``kfold_table.md`` in the sweep folder: per fold (validation
    metric, test metrics with the fold's own choice and with the out-of-fold choice), their
    mean ± std, and the ensemble.
@@ -134,7 +136,10 @@ def finish_kfold(sweep_dir: str | Path, ensemble: bool = True) -> dict[str, Any]
     for key in ("test_own_choice", "test_out_of_fold_choice"):
         names = sorted(set.intersection(*(set(f[key]) for f in folds)))
         summary[f"mean_std_{key}"] = {name: mean_std([f[key][name] for f in folds]) for name in names}
-    if ensemble and len(models) > 1:
+    if ensemble and len(models) > 1 and getattr(datamodules[0], "folds_partition_test", False):
+        summary["ensemble_skipped"] = ("each fold tests on its own part of the data: every test item was in the "
+                                       "training data of the other folds' models")
+    elif ensemble and len(models) > 1:
         combined = type(models[0]).ensemble(models)
         summary["ensemble"] = {"checkpoints": [f["checkpoint"] for f in folds], "weights": "equal",
                                "test": _test_metrics(combined, datamodules[0])}

@@ -155,11 +155,17 @@ class UnfairTosDataModule(TaskDataModule):
         FileNotFoundError, CorpusError: missing or malformed corpus files, file and line named (at ``setup``).
     """
 
+    # Each fold tests on its own documents (cross-validation over the corpus): a fold ensemble has
+    # no test split that none of its members trained on.
+    folds_partition_test = True
+
     def __init__(self, root: str, fold: int = 0, val_documents: int | Sequence[str] = 4, labels: str = "lexglue",
                  encoder: str = "all-MiniLM-L6-v2", max_sequence_length: int = 128,
                  negative_ratio: float | None = None, group_by_length: bool = True, batch_size: int = 32,
-                 eval_batch_size: int | None = 64, num_workers: int = 0, seed: int = 42):
+                 eval_batch_size: int | None = 64, num_workers: int = 0, seed: int = 42, n_folds: int | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, eval_batch_size=eval_batch_size)
+        if n_folds is not None and int(n_folds) != 5:
+            raise ValueError(f"data.n_folds={n_folds}: the corpus comes with the authors' 5 folds (lists/LIST_TEST_0..4)")
         self.root = Path(root).expanduser()
         self.fold_index = int(fold)
         self.val_documents = val_documents if isinstance(val_documents, int) else list(val_documents)
