@@ -8,13 +8,16 @@ recall at the tuned confidence threshold, the run's epochs and the CPU time of i
 inference latency per image at the run's input size (CPU time and wall time of forward +
 post-processing, batch 1, ``--threads`` torch threads) with its ratio to the first run.
 
+``--encoders`` adds latency-only rows for encoders that were not trained here (random weights:
+latency does not depend on them), e.g. ``timm:resnet18 craft_vgg``.
+
 ``--alpr`` adds the optional end-to-end step: each test image's best detection is read by
 RapidOCR's recogniser and compared with the ground-truth plate string (exact match, CER); also
 for the ground-truth boxes, which separates detection errors from reading errors.
 
 Usage:
     python benchmarks/plates.py RUN_DIR [RUN_DIR ...] [--names a b ...] [--threads 1]
-        [--latency-images 20] [--alpr] [--json out.json]
+        [--latency-images 20] [--encoders timm:resnet18 craft_vgg] [--image-size 512] [--alpr] [--json out.json]
 """
 
 from __future__ import annotations
@@ -54,13 +57,17 @@ def training_cpu(run: Path) -> float | None:
 
 def evaluate_run(run: Path, args: argparse.Namespace) -> dict:
     manifest = json.loads((run / "manifest.json").read_text())
-    model = load_module(run / manifest["best"]["path"]).eval()
+    best = manifest.get("best") or {}
+    # A run still going (or stopped) has no "best" record yet: its best checkpoint so far, thresholds as configured.
+    checkpoint = run / best["path"] if best.get("path") else max(run.glob("checkpoints/best-*.ckpt"),
+                                                                 key=lambda p: p.stat().st_mtime)
+    model = load_module(checkpoint).eval()
     data = hydra.utils.instantiate(model.run_record["data"], _convert_="all")
     data.setup("test")
     names, raw, truth = model.run_split(data, "test")
     result = evaluate(raw, truth, model.postprocess)
     row = {"run": str(run), "encoder": model.hparams["encoder"], "image_size": model.image_size,
-           "epochs": len(manifest["history"]), "best_epoch": manifest["best"]["epoch"],
+           "status": manifest["status"], "epochs": len(manifest["history"]), "checkpoint": checkpoint.name,
            "train_cpu_s": training_cpu(run), "train_wall_s": manifest.get("wall_seconds"),
            "postprocess": model.postprocess.to_dict(), **{k: result[k] for k in
                                                          ("map_50", "map", "map_75", "mar_100", "precision", "recall")}}
@@ -84,6 +91,26 @@ def latency(model, data, count: int) -> dict[str, float]:
             "latency_wall_ms": 1000 * (time.perf_counter() - wall) / len(items)}
 
 
+def encoder_latency(spec: str, args: argparse.Namespace) -> dict:
+    """Latency of an untrained detector with encoder ``spec`` (``source`` or ``timm:<model name>``)."""
+    import os
+
+    from trainlab.tasks.plate_detection.data.datamodule import PlateDataModule
+    from trainlab.tasks.plate_detection.module import PlateDetectionModule
+
+    source, _, name = spec.partition(":")
+    encoder = {"source": source, **({"model_name": name} if name else {})}
+    if source == "ppocr":
+        encoder["pretrained"] = True
+    root = args.data_root or Path(os.environ.get("TRAINLAB_DATA_DIR", "../shared/data")) / "license_plates"
+    data = PlateDataModule(root=str(root), image_size=args.image_size)
+    data.setup()
+    model = PlateDetectionModule(image_size=args.image_size, encoder=encoder, fpn={"channels": args.fpn_channels}).eval()
+    count = args.latency_images if source != "craft_vgg" else max(2, args.latency_images // 4)
+    return {"name": f"{spec} (untrained)", "encoder": encoder, "image_size": args.image_size,
+            **latency(model, data, count)}
+
+
 def read_plates(model, data, raw) -> dict[str, float]:
     """Plate-string accuracy of the best detection per test image, and of the ground-truth boxes."""
     from trainlab.tasks.plate_detection.alpr import PlateReader, plate_accuracy
@@ -104,16 +131,21 @@ def read_plates(model, data, raw) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, help="run folders of trainlab train (manifest.json, checkpoints/)")
+    parser.add_argument("runs", nargs="*", type=Path, help="run folders of trainlab train (manifest.json, checkpoints/)")
     parser.add_argument("--names", nargs="*", help="a row label per run (default: the folder names)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the latency measurement")
     parser.add_argument("--latency-images", type=int, default=20)
+    parser.add_argument("--encoders", nargs="*", default=[], help="latency-only rows, e.g. timm:resnet18 craft_vgg")
+    parser.add_argument("--image-size", type=int, default=512, help="input size of the --encoders rows")
+    parser.add_argument("--fpn-channels", type=int, default=64, help="FPN width of the --encoders rows")
+    parser.add_argument("--data-root", type=Path, help="OpenALPR folder for the --encoders rows")
     parser.add_argument("--alpr", action="store_true", help="also read the plates (rapidocr-onnxruntime)")
     parser.add_argument("--json", type=Path, help="also write the rows as json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = args.names or [run.name for run in args.runs]
     rows = [{"name": name, **evaluate_run(run, args)} for name, run in zip(names, args.runs)]
+    rows += [encoder_latency(spec, args) for spec in args.encoders]
     reference = rows[0]["latency_cpu_ms"]
     table = Table(title=f"Plate detection, held-out test split (latency: batch 1, {args.threads} thread(s))")
     columns = ["name", "image_size", "epochs", "train_cpu_s", "map_50", "map", "mar_100", "precision", "recall",
@@ -123,9 +155,9 @@ def main() -> None:
     for column in columns:
         table.add_column(column)
     for row in rows:
-        row["confidence"] = row["postprocess"]["confidence_threshold"]
+        row["confidence"] = row["postprocess"]["confidence_threshold"] if "postprocess" in row else None
         row["latency_ratio"] = row["latency_cpu_ms"] / reference
-        table.add_row(*[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+        table.add_row(*[f"{row.get(c):.3f}" if isinstance(row.get(c), float) else str(row.get(c, "-")) for c in columns])
     Console(width=240).print(table)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

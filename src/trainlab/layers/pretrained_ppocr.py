@@ -409,8 +409,9 @@ class PPOCRBackbone(nn.Module):
     Args:
         input_mean, input_std: The RGB normalisation of the images it receives (ImageNet's by default).
         pretrained: Keep PaddleOCR's weights; ``False`` re-draws every convolution's weights and
-            biases with PyTorch's default initialisation (the same network from scratch, for
-            comparisons; the fixed scalars of PPLCNetV3's learnable affine blocks are kept).
+            biases with PyTorch's default initialisation and resets the batch-norm layer of the
+            stem (the same network from scratch, for comparisons; the fixed scalars of
+            PPLCNetV3's learnable affine blocks are kept).
 
     Input: ``(B, 3, H, W)`` float32 RGB images ``(x - input_mean) / input_std``, ``H``, ``W``
     multiples of 32.
@@ -437,7 +438,7 @@ class PPOCRBackbone(nn.Module):
         graph_module.delete_all_unused_submodules()
         if not pretrained:
             for module in graph_module.modules():
-                if isinstance(module, nn.Conv2d):
+                if isinstance(module, (nn.Conv2d, nn.modules.batchnorm._BatchNorm)):
                     module.reset_parameters()
         self.network = graph_module
         self.model_name = "ppocrv4_det_pplcnetv3"
