@@ -27,7 +27,7 @@ from trainlab.cli.report import main as report
 from trainlab.engine.config import asset_path
 from trainlab.workflow.report import SAMPLE_FOLDERS, run_images
 
-from workflow_helpers import TINY, read_manifest, trainlab
+from tests.workflow.workflow_helpers import TINY, read_manifest, trainlab
 
 CHROMIUM = Path("/usr/bin/chromium")
 # A test receipt 1600 px tall: its drawn predictions are downscaled on the page.
