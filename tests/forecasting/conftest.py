@@ -1,0 +1,42 @@
+"""Fixtures of the forecasting tests: the shared CGMacros folder (skipped when absent: the data is
+CC BY-NC-SA and never shipped) and a small datamodule of real subjects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# As the configs: $TRAINLAB_DATA_DIR, else ../shared/data beside the repository.
+SHARED_DATA = Path(os.environ.get("TRAINLAB_DATA_DIR") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def cgm_root() -> Path:
+    """``<shared data>/cgm``; skips the test when absent (as in CI)."""
+    path = SHARED_DATA / "cgm"
+    if not (path / "CGMacros-001.csv.gz").is_file():
+        pytest.skip(f"{path} not available (CGMacros; set TRAINLAB_DATA_DIR to the folder holding cgm/)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_data(cgm_root):
+    """Windows of 4 real subjects: train 1 and 2, val 26 (a phase change), test 18 (the 9-day gap)."""
+    from trainlab.tasks.forecasting.data import CGMDataModule
+
+    module = CGMDataModule(str(cgm_root), subjects={"train": [1, 2], "val": [26], "test": [18]}, stride=3,
+                           eval_stride=1, batch_size=64)
+    module.setup()
+    return module
+
+
+@pytest.fixture
+def one_thread():
+    """Train with one torch thread (the cheapest in CPU time on small machines), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
