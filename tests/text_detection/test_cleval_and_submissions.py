@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from trainlab.tasks.text_detection.inference import list_inputs, predict_folder
+from trainlab.tasks.text_detection.inference import detect_image, list_inputs, predict_folder
 from trainlab.tasks.text_detection.module import TextDetectionModule
 
 pytest.importorskip("cleval", reason="the cleval package (pip install -e '.[cleval]')")
@@ -31,8 +31,9 @@ def predictions(mini_root, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ppocr_predictions")
     model = TextDetectionModule("ppocr_det", resize=RAPIDOCR_RESIZE, tune_postprocess={"enabled": False})
     model.configure_model()
-    predict_folder(model.eval(), list_inputs(mini_root / "images" / "test"), folder, draw=False,
-                   formats=["icdar", "icdar-zip", "json", "csv"])
+    model.eval()
+    predict_folder(lambda image: detect_image(model, image), list_inputs(mini_root / "images" / "test"), folder,
+                   draw=False, formats=["icdar", "icdar-zip", "json", "csv"])
     return folder
 
 

@@ -11,6 +11,9 @@ searches all see the canonical keys, and the run's ``overrides.yaml`` records th
 - ``trainlab eval data.root=<dir>`` -> ``++data.root=<dir>``: ``eval`` starts from the data
   config stored in the checkpoint, so its own ``data`` node is empty until a key is set.
 
+- ``trainlab predict model=<file.onnx>`` -> ``onnx_model=<file.onnx>`` (:data:`COMMAND_KEY_ALIASES`):
+  ``model`` is a config group, which Hydra would look the file up in.
+
 ``resume=<checkpoint>`` needs no rewriting: ``train.yaml`` defines ``ckpt_path: ${resume}``.
 """
 
@@ -21,6 +24,11 @@ KEY_ALIASES: dict[str, str] = {
     "training.learning_rate": "optimizer.lr",
 }
 
+# Per command: alias key -> canonical key.
+COMMAND_KEY_ALIASES: dict[str, dict[str, str]] = {
+    "predict": {"model": "onnx_model"},
+}
+
 # Config groups the root config of each command selects in its defaults list.
 _TRAIN_GROUPS = {"data", "model", "optimizer", "scheduler", "trainer", "callbacks", "logger", "paths", "hydra",
                  "launcher", "experiment"}
@@ -29,6 +37,7 @@ ROOT_GROUPS: dict[str, set[str]] = {
     "tune": _TRAIN_GROUPS | {"hparams_search"},
     "eval": {"data", "paths", "hydra"},
     "predict": {"paths", "hydra"},
+    "export": {"paths", "hydra"},
 }
 # Commands whose `data` node starts empty (filled from the checkpoint).
 _DATA_FROM_CHECKPOINT = {"eval"}
@@ -54,6 +63,7 @@ def canonical_overrides(command: str, args: list[str]) -> list[str]:
         prefix = key[: len(key) - len(key.lstrip("+~"))]
         bare = key[len(prefix):]
         bare = KEY_ALIASES.get(bare, bare)
+        bare = COMMAND_KEY_ALIASES.get(command, {}).get(bare, bare)
         if prefix == "+" and bare in groups:
             prefix = ""
         if command in _DATA_FROM_CHECKPOINT and bare.startswith("data.") and not prefix:

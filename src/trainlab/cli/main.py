@@ -1,6 +1,6 @@
 """The ``trainlab`` command: dispatches ``trainlab <command> [args]`` to one module per command.
 
-Hydra-driven commands (``train``, ``eval``, ``predict``, ``tune``, ``plot-lr``, ``lr-find``,
+Hydra-driven commands (``train``, ``eval``, ``predict``, ``export``, ``tune``, ``plot-lr``, ``lr-find``,
 ``batch-size-find``) receive the remaining arguments as
 Hydra overrides (``key=value``, ``-m`` for multirun, ``--cfg job`` to print the config).
 Alias spellings of keys are rewritten first (:mod:`trainlab.cli.aliases`).
@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("trainlab.cli.train", "main", "train a model from config (Hydra overrides, -m for sweeps)"),
     "eval": ("trainlab.cli.evaluate", "main", "evaluate a checkpoint: metrics JSON and per-image CSV"),
     "predict": ("trainlab.cli.predict", "main", "run a checkpoint on images: ICDAR res_*.txt, JSON, drawings"),
+    "export": ("trainlab.cli.export", "main", "export a checkpoint's network to ONNX, checked against ONNX Runtime"),
     "score": ("trainlab.cli.score", "main", "score ICDAR result files against ground truth (no model)"),
     "plot-lr": ("trainlab.cli.plot_lr", "main", "draw the configured LR schedule as a PNG, without training"),
     "lr-find": ("trainlab.cli.lr_find", "main", "LR range test on the configured run: suggestion, PNG, JSON"),
@@ -36,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-HYDRA_COMMANDS = {"train", "eval", "predict", "tune", "plot-lr", "lr-find", "batch-size-find"}
+HYDRA_COMMANDS = {"train", "eval", "predict", "export", "tune", "plot-lr", "lr-find", "batch-size-find"}
 
 # Set for Hydra commands and inherited by the processes Lightning's DDP launcher starts: they
 # re-run this program with the overrides only (see _command_of).

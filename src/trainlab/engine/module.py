@@ -13,8 +13,10 @@ driven by the same config keys in every task:
 
 The task fills the hooks the task-agnostic commands call: :meth:`after_fit` (decisions made on
 validation, e.g. thresholds), :meth:`override_postprocess` (decision parameters given on the
-command line), :meth:`write_evaluation` (the report of ``trainlab eval``) and
-:meth:`write_predictions` (the output of ``trainlab predict``).
+command line), :meth:`write_evaluation` (the report of ``trainlab eval``),
+:meth:`write_predictions` (the output of ``trainlab predict``) and the export hooks of
+``trainlab export`` (:meth:`export_network`, :meth:`export_example_inputs`,
+:meth:`export_signature`, :meth:`export_sidecar`; see :mod:`trainlab.engine.export`).
 """
 
 from __future__ import annotations
@@ -268,6 +270,50 @@ class TrainlabModule(L.LightningModule):
             NotImplementedError: the task writes no predictions.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement write_predictions")
+
+    # Export (trainlab export, :mod:`trainlab.engine.export`) ---------------------------
+    def export_network(self) -> nn.Module:
+        """The network ``trainlab export`` writes: ``forward(*inputs)`` takes the tensors of one
+        :meth:`export_example_inputs` entry and returns a tensor or a tuple of tensors.
+
+        Default: ``self.net``, for tasks whose network is a plain forward of tensors.
+
+        Raises:
+            NotImplementedError: the module has no ``net``.
+        """
+        net = getattr(self, "net", None)
+        if not isinstance(net, nn.Module):
+            raise NotImplementedError(f"{type(self).__name__} has no network (self.net) that can be exported")
+        return net
+
+    def export_example_inputs(self, source: str | os.PathLike | None = None, limit: int = 3) -> list[tuple[torch.Tensor, ...]]:
+        """Real inputs of :meth:`export_network`, each a tuple of tensors with a batch dimension of 1:
+        the first traces the export, every one is run by PyTorch and ONNX Runtime for the parity check.
+
+        Args:
+            source: A file or folder of the task's inputs (e.g. images); ``None``: the task's own
+                real examples.
+            limit: At most this many inputs.
+
+        Raises:
+            NotImplementedError: the task does not say what its network takes, so it cannot be
+                exported (the default).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be exported: its task does not define the network's "
+                                  "example inputs (TrainlabModule.export_example_inputs)")
+
+    def export_signature(self) -> dict[str, Any]:
+        """Names and dynamic axes of the exported graph: ``{"input_names": [...], "output_names": [...],
+        "dynamic_axes": {name: {axis: axis name}}}`` (``torch.onnx.export``'s arguments).
+        Default: one input ``input`` and one output ``output``, dynamic in the batch axis."""
+        return {"input_names": ["input"], "output_names": ["output"],
+                "dynamic_axes": {"input": {0: "batch"}, "output": {0: "batch"}}}
+
+    def export_sidecar(self) -> dict[str, Any]:
+        """What inference needs besides the network, written as JSON beside the exported file
+        (pre-processing, decision parameters tuned on validation, the runtime class). Default: the
+        decision parameters in use (:meth:`postprocess_record`)."""
+        return {"postprocess": self.postprocess_record()}
 
 
 def _channels_last_inputs(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:

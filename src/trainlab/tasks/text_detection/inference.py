@@ -1,5 +1,10 @@
 """Run a trained text detector on image files: regions, submission files and drawings.
 
+This module imports no torch at load time: the writer (:func:`predict_folder`) takes any
+``detect(image) -> regions`` function, the PyTorch module's (:func:`detect_image`) or ONNX
+Runtime's (:class:`~trainlab.tasks.text_detection.onnx_runtime.OnnxTextDetector`), so both write
+the same files.
+
 Submission formats (what leaderboards take; each readable by ``trainlab score --pred``):
 
 - ``icdar``: one ``res_<name>.txt`` per image, ``x1,y1,...,xn,yn[,score]`` per line (ICDAR 2015);
@@ -17,16 +22,15 @@ import csv
 import io
 import os
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from trainlab.engine.io import atomic_write, atomic_write_json, atomic_write_text
-from trainlab.tasks.text_detection.data.dataset import read_image, resize_for_eval
+from trainlab.tasks.text_detection.data.preprocess import read_image, resize_for_eval
 from trainlab.tasks.text_detection.data.icdar_format import IMAGE_SUFFIXES, write_result_file
 from trainlab.tasks.text_detection.types import TextRegion
 
@@ -51,17 +55,19 @@ def list_inputs(path: str | os.PathLike) -> list[Path]:
     return [path]
 
 
-@torch.no_grad()
 def detect_image(model: Any, image: np.ndarray, resize: Mapping[str, Any] | None = None) -> list[TextRegion]:
-    """Detect text in one RGB uint8 ``(H, W, 3)`` image; regions in its pixel coordinates.
+    """Detect text in one RGB uint8 ``(H, W, 3)`` image with PyTorch; regions in its pixel coordinates.
 
     Args:
         model: A :class:`~trainlab.tasks.text_detection.module.TextDetectionModule` in eval mode.
         image: The image.
         resize: Resize policy; ``None`` uses the model's stored one.
     """
+    import torch
+
     tensor = torch.from_numpy(resize_for_eval(image, resize if resize is not None else model.resize))[None]
-    maps = model.predict_maps(tensor.to(model.device))[0]
+    with torch.no_grad():
+        maps = model.predict_maps(tensor.to(model.device))[0]
     return model.detect(maps, image.shape[:2])
 
 
@@ -89,13 +95,21 @@ def check_formats(formats: str | Sequence[str]) -> list[str]:
     return names
 
 
-def predict_folder(model: Any, inputs: Iterable[Path], output_dir: str | os.PathLike, *, draw: bool = True,
-                   with_scores: bool = False, resize: Mapping[str, Any] | None = None,
+def predict_folder(detect: Callable[[np.ndarray], list[TextRegion]], inputs: Iterable[Path],
+                   output_dir: str | os.PathLike, *, draw: bool = True, with_scores: bool = False,
                    formats: str | Sequence[str] = ("icdar", "json")) -> dict[str, Any]:
     """Detect text in every input image and write the submission files (see the module docstring).
 
     Regions are in pixels of the original image; with ``draw``, ``vis/<name>.jpg`` shows them.
     All files are written atomically.
+
+    Args:
+        detect: RGB uint8 ``(H, W, 3)`` image -> regions in its pixels (e.g. :func:`detect_image`
+            bound to a module, or an ONNX Runtime detector's ``detect``).
+        inputs: Image files (:func:`list_inputs`).
+        output_dir: Where to write.
+        draw, with_scores, formats: see
+            :meth:`~trainlab.tasks.text_detection.module.TextDetectionModule.write_predictions`.
 
     Returns:
         The submission dict (as in ``submission.json``).
@@ -106,10 +120,9 @@ def predict_folder(model: Any, inputs: Iterable[Path], output_dir: str | os.Path
     formats = check_formats(formats)
     output_dir = Path(output_dir)
     submission: dict[str, Any] = {}
-    model.eval()
     for path in inputs:
         image = read_image(path)
-        regions = detect_image(model, image, resize)
+        regions = detect(image)
         if "icdar" in formats or "icdar-zip" in formats:
             write_result_file(output_dir / f"res_{path.stem}.txt", regions, with_scores=with_scores)
         # Integer pixels in every format, as in the result files (what leaderboards take).
@@ -128,6 +141,40 @@ def predict_folder(model: Any, inputs: Iterable[Path], output_dir: str | os.Path
         names = [f"res_{name}.txt" for name in submission]
         atomic_write(output_dir / "submission.zip", lambda handle: _zip(handle, output_dir, names))
     return submission
+
+
+PREDICT_OPTIONS = ("draw", "format", "resize", "with_scores")
+
+
+def write_predictions(detect: Callable[[np.ndarray], list[TextRegion]], inputs: str | os.PathLike,
+                      output_dir: str | os.PathLike, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``trainlab predict``'s text-detection output for an image or a folder (:func:`predict_folder`),
+    whichever backend ``detect`` runs.
+
+    Args:
+        detect: RGB uint8 ``(H, W, 3)`` image -> regions in its pixels (``options["resize"]``, if
+            given, is the caller's to apply).
+        inputs: An image file or a folder of images.
+        output_dir: Where to write.
+        options: :data:`PREDICT_OPTIONS` (see
+            :meth:`~trainlab.tasks.text_detection.module.TextDetectionModule.write_predictions`).
+
+    Returns:
+        ``{"images": n, "text_regions": n, "output": folder}``.
+
+    Raises:
+        ValueError: an unknown option or format; FileNotFoundError: see :func:`list_inputs`.
+    """
+    unknown = sorted(set(options) - set(PREDICT_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown predict option(s) {', '.join(unknown)}; text detection takes: "
+                         f"{', '.join(PREDICT_OPTIONS)}")
+    images = list_inputs(inputs)
+    submission = predict_folder(detect, images, output_dir, draw=bool(options.get("draw", True)),
+                                with_scores=bool(options.get("with_scores", False)),
+                                formats=options.get("format", ("icdar", "json")))
+    regions = sum(len(v) for v in submission.values())
+    return {"images": len(images), "text_regions": regions, "output": str(output_dir)}
 
 
 def submission_csv(submission: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:

@@ -23,6 +23,13 @@ import torch
 from torch import nn
 
 from trainlab.engine.module import TrainlabModule
+from trainlab.tasks.text_detection.data.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    check_resize,
+    read_image,
+    resize_for_eval,
+)
 from trainlab.tasks.text_detection.family import (
     DetectorFamily,
     check_tune_options,
@@ -363,19 +370,66 @@ class TextDetectionModule(TrainlabModule):
             FileNotFoundError, ValueError: see :func:`~.inference.list_inputs`; ValueError for
                 an unknown option.
         """
-        from trainlab.tasks.text_detection.inference import list_inputs, predict_folder
+        from trainlab.tasks.text_detection.inference import detect_image, write_predictions
 
-        options = dict(options)
-        unknown = sorted(set(options) - {"draw", "with_scores", "resize", "format"})
-        if unknown:
-            raise ValueError(f"unknown predict option(s) {', '.join(unknown)}; text detection takes: draw, format, "
-                             "resize, with_scores")
-        images = list_inputs(inputs)
-        submission = predict_folder(self, images, output_dir, draw=bool(options.get("draw", True)),
-                                    with_scores=bool(options.get("with_scores", False)), resize=options.get("resize"),
-                                    formats=options.get("format", ("icdar", "json")))
-        regions = sum(len(v) for v in submission.values())
-        return {"images": len(images), "text_regions": regions, "output": str(output_dir)}
+        self.eval()
+        resize = dict(options).get("resize")
+        return write_predictions(lambda image: detect_image(self, image, resize), inputs, output_dir, options)
+
+    # Export (trainlab export) -----------------------------------------------------------
+    def export_network(self) -> nn.Module:
+        """The network with the family's inference maps as a tuple of outputs (:class:`ScoreMaps`).
+
+        Raises:
+            NotImplementedError: an ensemble or test-time augmentation (export one checkpoint).
+        """
+        if len(self.members) or self.tta:
+            raise NotImplementedError("trainlab export writes one network: export each checkpoint of an ensemble on its "
+                                      "own, without test-time augmentation")
+        return ScoreMaps(self.net, self.family.inference_maps)
+
+    def export_example_inputs(self, source: str | os.PathLike | None = None, limit: int = 3) -> list[tuple[torch.Tensor]]:
+        """Real receipts resized and normalised as inference does (:attr:`resize`): ``(1, 3, h, w)``
+        float32 each, from ``source`` (an image or a folder, sorted by name) or, by default, the
+        embedded SROIE test receipts (``assets/sroie_mini/images/test``).
+
+        Raises:
+            FileNotFoundError, ValueError: see :func:`~.inference.list_inputs`.
+        """
+        from trainlab.engine.config import asset_path
+        from trainlab.tasks.text_detection.inference import list_inputs
+
+        folder = source if source is not None else Path(asset_path("sroie_mini")) / "images" / "test"
+        return [(torch.from_numpy(resize_for_eval(read_image(path), self.resize))[None],)
+                for path in list_inputs(folder)[:limit]]
+
+    def export_signature(self) -> dict[str, Any]:
+        """Input ``image`` ``(batch, 3, height, width)``; one output per inference map (DB ``prob_map``;
+        CRAFT ``region_map``, ``affinity_map``) ``(batch, 1, h, w)``, all dynamic but the channels."""
+        maps = list(self.family.inference_maps)
+        axes = {name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in maps}
+        return {"input_names": ["image"], "output_names": maps,
+                "dynamic_axes": {"image": {0: "batch", 2: "height", 3: "width"}, **axes}}
+
+    def export_sidecar(self) -> dict[str, Any]:
+        """Everything :class:`~.onnx_runtime.OnnxTextDetector` needs besides the network: the family and
+        its decoding parameters (tuned on validation, with where they were chosen) and the
+        pre-processing (RGB, the resize policy, ImageNet mean and std)."""
+        return {
+            "task": "text_detection",
+            "runtime": "trainlab.tasks.text_detection.onnx_runtime.OnnxTextDetector",
+            "architecture": self.hparams.architecture_name,
+            "family": self.family.name,
+            "preprocess": {
+                "color": "RGB", "layout": "NCHW", "dtype": "float32",
+                "resize": check_resize(self.resize),
+                "interpolation": "cv2.INTER_AREA when shrinking, cv2.INTER_LINEAR when enlarging",
+                "normalize": "(pixel / 255 - mean) / std, per RGB channel",
+                "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+            },
+            "postprocess": self.postprocess.to_dict(),
+            "postprocess_source": self.postprocess_source,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
@@ -433,3 +487,22 @@ class TextDetectionModule(TrainlabModule):
         self.postprocess = config
         return {"postprocess": config.to_dict(), "val_hmean_before": default.hmean, "val_hmean_after": result.hmean,
                 "grid_size": len(grid), "images": len(samples)}
+
+
+class ScoreMaps(nn.Module):
+    """A detector network whose outputs are the named score maps as a tuple, in a fixed order (for ONNX).
+
+    Args:
+        net: The detector (``(B, 3, H, W)`` float32 -> dict of ``(B, 1, h, w)`` maps).
+        names: The map names to return (the family's inference maps).
+    """
+
+    def __init__(self, net: nn.Module, names: tuple[str, ...]):
+        super().__init__()
+        self.net = net
+        self.names = tuple(names)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(B, 3, H, W)`` float32 normalised RGB -> one ``(B, 1, h, w)`` float32 map per name."""
+        outputs = self.net(image)
+        return tuple(outputs[name] for name in self.names)

@@ -7,37 +7,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trainlab.tasks.text_detection.data.transforms import (
-    build_train_augmentation,
+from trainlab.tasks.text_detection.data.preprocess import (  # noqa: F401  (read_image, resize_for_eval: re-exported)
+    DEFAULT_RESIZE,
     normalize,
+    read_image,
+    resize_for_eval,
     resize_image,
-    scale_points,
     target_size,
 )
+from trainlab.tasks.text_detection.data.transforms import build_train_augmentation, scale_points
 from trainlab.tasks.text_detection.family import get_family, select_options
 from trainlab.tasks.text_detection.types import AnnotatedImage
-
-DEFAULT_RESIZE = {"mode": "short_side", "size": 736, "max_side": 2400}
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as RGB uint8 ``(H, W, 3)``; grey images are expanded to 3 channels.
-
-    EXIF orientation is ignored, so pixels stay on the grid the annotations refer to.
-
-    Raises:
-        FileNotFoundError: the file is missing or cannot be decoded (message names it).
-    """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise FileNotFoundError(f"cannot read image {path} (missing, or not a format OpenCV decodes)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
 
 def file_md5(path: str | Path) -> str:
     """MD5 hex digest of a file's bytes (for duplicate detection and data fingerprints)."""
@@ -152,8 +136,3 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         values = [item[key] for item in batch]
         out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
     return out
-
-
-def resize_for_eval(image: np.ndarray, resize: Mapping[str, Any] | None = None) -> np.ndarray:
-    """Resize an RGB image by the eval policy and normalise it: ``(3, h, w)`` float32."""
-    return normalize(resize_image(image, *target_size(*image.shape[:2], **dict(DEFAULT_RESIZE, **(resize or {})))))

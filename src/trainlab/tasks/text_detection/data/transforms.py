@@ -1,4 +1,5 @@
-"""Image resizing policy and the albumentations training pipeline for text detection.
+"""The albumentations training pipeline for text detection (the resize policy and normalisation
+are in :mod:`~trainlab.tasks.text_detection.data.preprocess`).
 
 Training follows the DBNet recipe (Liao et al., AAAI 2020, Sec. 4.2: random rotation,
 random cropping and random flipping, plus scaling) built from albumentations transforms
@@ -11,7 +12,7 @@ of the reference implementation's ``RandomCropData``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import albumentations as A
@@ -19,63 +20,14 @@ import cv2
 import numpy as np
 from albumentations.augmentations.crops.transforms import BaseCropAndPad
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def target_size(height: int, width: int, mode: str = "short_side", size: int = 736,
-                max_side: int = 2400, multiple: int = 32) -> tuple[int, int]:
-    """Network input size for an image, keeping its aspect ratio.
-
-    Args:
-        height: Image height in pixels.
-        width: Image width in pixels.
-        mode: ``"short_side"`` scales the short side to ``size`` (up or down);
-            ``"long_side"`` scales the long side to ``size``; ``"min_side_limit"`` is
-            PaddleOCR's test-time ``DetResizeForTest`` with ``limit_type: min`` as RapidOCR
-            runs it (``rapidocr_onnxruntime`` 1.4: ``RapidOCR.preprocess`` then
-            ``DetPreProcess.resize``): an image whose long side exceeds ``max_side`` is first
-            reduced to it, then one whose short side is below ``size`` is enlarged to it;
-            otherwise the scale is kept. Each of those steps truncates the scaled sides to
-            integers before rounding them to ``multiple`` (Python's ``round``), as there.
-        size: Target length of that side, in pixels.
-        max_side: Cap on the long side after scaling, in pixels.
-        multiple: Both sides are rounded to a multiple of this (the encoder's stride).
-
-    Returns:
-        ``(new_height, new_width)`` in pixels, each a positive multiple of ``multiple``.
-
-    Raises:
-        ValueError: unknown ``mode`` or non-positive sizes.
-    """
-    if height <= 0 or width <= 0 or size <= 0:
-        raise ValueError(f"sizes must be positive, got image {height}x{width}, size {size}")
-    if mode == "min_side_limit":
-        return _min_side_limit(height, width, size, max_side, multiple)
-    if mode == "short_side":
-        scale = size / min(height, width)
-    elif mode == "long_side":
-        scale = size / max(height, width)
-    else:
-        raise ValueError(f"resize mode must be 'short_side', 'long_side' or 'min_side_limit', got {mode!r}")
-    scale = min(scale, max_side / max(height, width))
-    new_h = max(multiple, int(round(height * scale / multiple)) * multiple)
-    new_w = max(multiple, int(round(width * scale / multiple)) * multiple)
-    return new_h, new_w
-
-
-def _min_side_limit(height: int, width: int, size: int, max_side: int, multiple: int) -> tuple[int, int]:
-    """PaddleOCR/RapidOCR ``limit_type: min`` sizing (see :func:`target_size`)."""
-
-    def rescale(h: int, w: int, ratio: float) -> tuple[int, int]:
-        return (max(multiple, int(round(int(h * ratio) / multiple) * multiple)),
-                max(multiple, int(round(int(w * ratio) / multiple) * multiple)))
-
-    if max(height, width) > max_side:
-        height, width = rescale(height, width, max_side / max(height, width))
-    if min(height, width) < size:
-        return rescale(height, width, size / min(height, width))
-    return rescale(height, width, 1.0)
+# The inference policy lives in the torch-free preprocess module; re-exported here for the training pipeline.
+from trainlab.tasks.text_detection.data.preprocess import (  # noqa: F401
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    normalize,
+    resize_image,
+    target_size,
+)
 
 
 def scale_points(points: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
@@ -86,12 +38,6 @@ def scale_points(points: np.ndarray, src_size: tuple[int, int], dst_size: tuple[
     """
     scale = np.array([dst_size[1] / src_size[1], dst_size[0] / src_size[0]])
     return (np.asarray(points, dtype=np.float64) + 0.5) * scale - 0.5
-
-
-def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize with ``INTER_AREA`` when shrinking and ``INTER_LINEAR`` when enlarging."""
-    shrinking = width * height < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 class TextSafeCrop(BaseCropAndPad):
@@ -223,9 +169,3 @@ def build_train_augmentation(config: Mapping[str, Any], crop_size: int) -> A.Com
         limit = tuple(section.get("blur_limit", (3, 5)))
         transforms.append(A.OneOf([A.GaussianBlur(blur_limit=limit), A.MotionBlur(blur_limit=limit)], p=section.get("p", 0.2)))
     return A.Compose(transforms, keypoint_params=A.KeypointParams(format="xy", remove_invisible=False), strict=False)
-
-
-def normalize(image: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> np.ndarray:
-    """RGB uint8 ``(H, W, 3)`` to normalised float32 ``(3, H, W)`` via ``A.Normalize``: ``(x / 255 - mean) / std``."""
-    out = A.Normalize(mean=mean, std=std, max_pixel_value=255.0, p=1.0)(image=image)["image"]
-    return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)

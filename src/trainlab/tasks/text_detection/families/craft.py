@@ -8,15 +8,15 @@ Source: Baek et al., "Character Region Awareness for Text Detection", CVPR 2019
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from trainlab.tasks.text_detection.family import DetectorFamily, register_family
 from trainlab.tasks.text_detection.losses.craft_loss import CraftLoss
-from trainlab.tasks.text_detection.postprocess.craft_postprocess import CraftPostprocessConfig, craft_postprocess
+from trainlab.tasks.text_detection.postprocess.craft_postprocess import CraftPostprocessConfig
+from trainlab.tasks.text_detection.postprocess.decoders import craft_decode
 from trainlab.tasks.text_detection.targets.craft_targets import make_craft_targets
-from trainlab.tasks.text_detection.types import TextRegion
 
 
 def craft_targets(polygons: Sequence[np.ndarray], dont_care: Sequence[bool], transcriptions: Sequence[str],
@@ -27,12 +27,6 @@ def craft_targets(polygons: Sequence[np.ndarray], dont_care: Sequence[bool], tra
     maps = make_craft_targets(polygons, dont_care, transcriptions, height, width, output_stride=2,
                               edge_score=edge_score, min_text_size=min_text_size)
     return dataclasses.asdict(maps)
-
-
-def craft_decode(maps: Mapping[str, np.ndarray], original_size: tuple[int, int],
-                 config: CraftPostprocessConfig) -> list[TextRegion]:
-    """CRAFT post-processing of one image's ``region_map`` and ``affinity_map`` ``(h, w)``."""
-    return craft_postprocess(maps["region_map"], maps["affinity_map"], original_size, config)
 
 
 CRAFT_FAMILY = register_family(DetectorFamily(

@@ -7,15 +7,15 @@ AAAI 2020. Used by DBNet and every architecture that predicts a DB probability m
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from trainlab.tasks.text_detection.family import DetectorFamily, register_family
 from trainlab.tasks.text_detection.losses.db_loss import DBLoss
-from trainlab.tasks.text_detection.postprocess.db_postprocess import DBPostprocessConfig, db_postprocess
+from trainlab.tasks.text_detection.postprocess.db_postprocess import DBPostprocessConfig
+from trainlab.tasks.text_detection.postprocess.decoders import db_decode
 from trainlab.tasks.text_detection.targets.db_targets import make_db_targets
-from trainlab.tasks.text_detection.types import TextRegion
 
 
 def db_targets(polygons: Sequence[np.ndarray], dont_care: Sequence[bool], transcriptions: Sequence[str],
@@ -26,12 +26,6 @@ def db_targets(polygons: Sequence[np.ndarray], dont_care: Sequence[bool], transc
     maps = make_db_targets(polygons, dont_care, height, width, shrink_ratio=shrink_ratio, thresh_min=thresh_min,
                            thresh_max=thresh_max, min_text_size=min_text_size)
     return dataclasses.asdict(maps)
-
-
-def db_decode(maps: Mapping[str, np.ndarray], original_size: tuple[int, int],
-              config: DBPostprocessConfig) -> list[TextRegion]:
-    """DB post-processing of one image's ``prob_map`` ``(h, w)``."""
-    return db_postprocess(maps["prob_map"], original_size, config)
 
 
 DB_FAMILY = register_family(DetectorFamily(
