@@ -5,7 +5,7 @@ when it opens its folder, so a run resumed with ``ckpt_path=<run>/checkpoints/la
 the same ``hydra.run.dir`` kept only the epochs after the resumption.
 :class:`ResumableCSVLogger` keeps the earlier rows instead and, at the first row the resumed
 run logs, drops the earlier rows that the resumed run logs again (those at or after its
-``(epoch, step)``), so every epoch is in the file exactly once.
+``(epoch, step)``, :func:`comes_before`), so every epoch is in the file exactly once.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger
@@ -22,16 +23,28 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from trainlab.engine.io import atomic_write_text
 
 
-def _position(row: dict[str, Any]) -> tuple[float, float]:
-    """``(epoch, step)`` of a CSV row or of a logged metrics dict; a missing or empty value counts as -inf."""
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
 
-    def number(value: Any) -> float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return -math.inf
 
-    return number(row.get("epoch")), number(row.get("step"))
+def comes_before(row: Mapping[str, Any], first_new: Mapping[str, Any]) -> bool:
+    """Whether an earlier row was logged before the first row of the resumed segment.
+
+    Rows are ordered by ``(epoch, step)`` when both have an epoch, else by ``step`` alone
+    (Lightning writes no epoch for rows logged with an explicit step, e.g. learning rates).
+    A row without a step is kept.
+    """
+    step, new_step = _number(row.get("step")), _number(first_new.get("step"))
+    if step is None or new_step is None:
+        return True
+    epoch, new_epoch = _number(row.get("epoch")), _number(first_new.get("epoch"))
+    if epoch is None or new_epoch is None:
+        return step < new_step
+    return (epoch, step) < (new_epoch, new_step)
 
 
 class ResumingExperimentWriter(ExperimentWriter):
@@ -73,8 +86,8 @@ class ResumingExperimentWriter(ExperimentWriter):
     def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
         """Record metrics (Lightning's behaviour); the first call settles which earlier rows stay."""
         if self._earlier is not None:
-            position = _position({**metrics_dict, "step": step})
-            kept = [row for row in self._earlier if _position(row) < position]
+            first_new = {**metrics_dict, "step": step}
+            kept = [row for row in self._earlier if comes_before(row, first_new)]
             text = io.StringIO()
             writer = csv.DictWriter(text, fieldnames=self._earlier_keys, lineterminator="\n")
             writer.writeheader()
