@@ -16,6 +16,7 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, DeviceStatsMonitor, ModelCheckpoint, ProgressBar
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
@@ -24,6 +25,7 @@ from trainlab.engine.callbacks.run_manifest import RunManifest
 from trainlab.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
 from trainlab.engine.config import instantiate_group, to_plain
 from trainlab.engine.io import atomic_write
+from trainlab.engine.tracking import log_config, log_run_files
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
     Raises:
         Whatever the run raised, after recording it in ``manifest.json`` as ``failed``
         (or ``interrupted`` for KeyboardInterrupt and SIGTERM).
+
+    MLflow and W&B loggers (``logger=mlflow``, ``logger=wandb``) also receive the resolved
+    config as parameters, and MLflow the manifest, history plot and best checkpoint as
+    artifacts at the end, whatever the status (:mod:`trainlab.engine.tracking`).
     """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -54,15 +60,21 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
     manifest.record.update(task=cfg.get("task"), resumed_from=cfg.get("ckpt_path"),
                            optimized={"metric": cfg.get("optimized_metric"), "direction": cfg.get("optimized_direction")})
     manifest.write()
+    loggers: list[Logger] = []
     try:
-        metrics = _run(cfg, output_dir, manifest, list(callbacks))
+        loggers = instantiate_group(cfg.get("logger"))
+        log_config(loggers, manifest.record["config"])
+        metrics = _run(cfg, output_dir, manifest, list(callbacks), loggers)
     except (KeyboardInterrupt, SIGTERMException) as stop:
         manifest.finish("interrupted", type(stop).__name__)
+        log_run_files(loggers, output_dir, manifest.record)
         raise
     except BaseException as error:
         manifest.finish("failed", "".join(traceback.format_exception_only(type(error), error)).strip())
+        log_run_files(loggers, output_dir, manifest.record)
         raise
     manifest.finish("finished")
+    log_run_files(loggers, output_dir, manifest.record)
     return metrics
 
 
@@ -118,12 +130,12 @@ def select_callbacks(callbacks: Sequence[Callback], terminal: bool, gpu: bool, l
             and not (isinstance(c, DeviceStatsMonitor) and not (gpu and logged))]
 
 
-def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest, extra_callbacks: list[Callback]) -> dict[str, Any]:
+def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest, extra_callbacks: list[Callback],
+         loggers: list[Logger]) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model = build_data_and_model(cfg)
     manifest.update(data=datamodule.fingerprint())
 
-    loggers = instantiate_group(cfg.get("logger"))
     terminal = stdout_is_terminal()
     callbacks = select_callbacks([*instantiate_group(cfg.get("callbacks")), manifest, *extra_callbacks],
                                  terminal=terminal, gpu=uses_gpu(cfg.trainer), logged=bool(loggers))
