@@ -15,14 +15,17 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, DeviceStatsMonitor, ModelCheckpoint, ProgressBar
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from trainlab.engine.callbacks.progress_log import stdout_is_terminal
 from trainlab.engine.callbacks.run_manifest import RunManifest
 from trainlab.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
 from trainlab.engine.config import instantiate_group, to_plain
 from trainlab.engine.io import atomic_write
+from trainlab.engine.tracking import log_config, log_run_files
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,10 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
     Raises:
         Whatever the run raised, after recording it in ``manifest.json`` as ``failed``
         (or ``interrupted`` for KeyboardInterrupt and SIGTERM).
+
+    MLflow and W&B loggers (``logger=mlflow``, ``logger=wandb``) also receive the resolved
+    config as parameters, and MLflow the manifest, history plot and best checkpoint as
+    artifacts at the end, whatever the status (:mod:`trainlab.engine.tracking`).
     """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -53,15 +60,21 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = ()) -> dict[str, Any]
     manifest.record.update(task=cfg.get("task"), resumed_from=cfg.get("ckpt_path"),
                            optimized={"metric": cfg.get("optimized_metric"), "direction": cfg.get("optimized_direction")})
     manifest.write()
+    loggers: list[Logger] = []
     try:
-        metrics = _run(cfg, output_dir, manifest, list(callbacks))
+        loggers = instantiate_group(cfg.get("logger"))
+        log_config(loggers, manifest.record["config"])
+        metrics = _run(cfg, output_dir, manifest, list(callbacks), loggers)
     except (KeyboardInterrupt, SIGTERMException) as stop:
         manifest.finish("interrupted", type(stop).__name__)
+        log_run_files(loggers, output_dir, manifest.record)
         raise
     except BaseException as error:
         manifest.finish("failed", "".join(traceback.format_exception_only(type(error), error)).strip())
+        log_run_files(loggers, output_dir, manifest.record)
         raise
     manifest.finish("finished")
+    log_run_files(loggers, output_dir, manifest.record)
     return metrics
 
 
@@ -86,15 +99,51 @@ def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.Ligh
     return datamodule, model
 
 
-def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest, extra_callbacks: list[Callback]) -> dict[str, Any]:
+def uses_gpu(trainer_cfg: DictConfig) -> bool:
+    """Whether a trainer config runs on CUDA GPUs here: ``accelerator`` is ``gpu``/``cuda``, or ``auto``
+    with a GPU visible (``torch.cuda.is_available()``)."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto")).lower()
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def select_callbacks(callbacks: Sequence[Callback], terminal: bool, gpu: bool, logged: bool) -> list[Callback]:
+    """The configured callbacks that fit where the run happens.
+
+    Progress bars (``callbacks.rich_progress_bar``) are kept for a terminal only; elsewhere (CI,
+    SLURM, nohup) the engine's :class:`~trainlab.engine.callbacks.progress_log.EpochProgressLog`
+    writes one line per epoch to the log instead. Lightning's ``DeviceStatsMonitor``
+    (``callbacks.device_stats``: GPU memory and utilisation to the loggers) is kept only when the
+    run uses a GPU and has a logger (on CPU it would log host CPU figures; without a logger
+    Lightning refuses it).
+
+    Args:
+        callbacks: The instantiated callbacks, in order.
+        terminal: Standard output is a terminal.
+        gpu: The trainer runs on CUDA GPUs (:func:`uses_gpu`).
+        logged: The run has at least one logger.
+
+    Returns:
+        The callbacks to pass to the trainer, in the same order.
+    """
+    return [c for c in callbacks
+            if not (isinstance(c, ProgressBar) and not terminal)
+            and not (isinstance(c, DeviceStatsMonitor) and not (gpu and logged))]
+
+
+def _run(cfg: DictConfig, output_dir: Path, manifest: RunManifest, extra_callbacks: list[Callback],
+         loggers: list[Logger]) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model = build_data_and_model(cfg)
     manifest.update(data=datamodule.fingerprint())
 
-    callbacks = [*instantiate_group(cfg.get("callbacks")), manifest, *extra_callbacks]
-    loggers = instantiate_group(cfg.get("logger"))
+    terminal = stdout_is_terminal()
+    callbacks = select_callbacks([*instantiate_group(cfg.get("callbacks")), manifest, *extra_callbacks],
+                                 terminal=terminal, gpu=uses_gpu(cfg.trainer), logged=bool(loggers))
+    # Off a terminal no progress bar at all (Lightning would add its TQDM bar); the epoch lines replace it.
+    no_bar = {} if terminal else {"enable_progress_bar": False}
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], _convert_="all"
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **no_bar,
+        _convert_="all"
     )
 
     # Resuming restores the full state; the checkpoint is unpickled only with trust_checkpoint=true.

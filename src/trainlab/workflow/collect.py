@@ -210,3 +210,123 @@ def collect(root: str | Path, stale_after: float = STALE_AFTER) -> pd.DataFrame:
 def parameter_columns(frame: pd.DataFrame) -> list[str]:
     """The override columns of a collected table (neither standard nor metric columns)."""
     return [c for c in frame.columns if c not in STANDARD_COLUMNS and "/" not in c]
+
+
+#: MLflow run status -> trainlab run status.
+_MLFLOW_STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",
+                  "SCHEDULED": "running"}
+
+
+def _tag_matches(tags: Mapping[str, str], wanted: str) -> bool:
+    """``key=value``: the run has tag ``key`` with that value; ``word``: a tag named ``word`` or of value ``word``."""
+    if "=" in wanted:
+        key, _, value = wanted.partition("=")
+        return tags.get(key) == value
+    return wanted in tags or wanted in tags.values()
+
+
+def _iso(milliseconds: int | None) -> str | None:
+    from datetime import datetime, timezone
+
+    if milliseconds is None:
+        return None
+    return datetime.fromtimestamp(milliseconds / 1000, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _number(text: str | None) -> Any:
+    try:
+        return int(text) if text is not None and str(text).lstrip("-").isdigit() else text
+    except ValueError:
+        return text
+
+
+def collect_mlflow(project: str, tags: Sequence[str] = (), tracking_uri: str | None = None) -> pd.DataFrame:
+    """One row per MLflow run of experiment ``project`` carrying every tag of ``tags``, with the
+    columns of :func:`collect` where MLflow has them.
+
+    Args:
+        project: The MLflow experiment name (``logger.mlflow.experiment_name``, default the run's ``exp_name``).
+        tags: Filters, all required: ``key=value`` (tag ``key`` equals ``value``) or ``word``
+            (a tag named ``word`` or with value ``word``).
+        tracking_uri: ``http://host:port`` or a local store URI (``sqlite:///outputs/mlflow.db``);
+            default: ``$MLFLOW_TRACKING_URI``, else MLflow's own default.
+
+    Columns: ``run`` (run name), ``status`` (FINISHED / FAILED / KILLED / RUNNING as finished /
+    failed / interrupted / running), ``exp_name``, ``task``, ``optimized_metric`` and
+    ``optimized_direction``, ``seed``, ``resumed_from`` (the logged config), ``epochs`` (epochs
+    with a logged ``epoch``), ``wall_seconds``, ``started``, ``ended`` (the run's times),
+    ``overrides`` and one column per override (tag ``trainlab.overrides``), ``run_dir`` (tag
+    ``trainlab.run_dir``), ``mlflow_run_id``; metrics: ``best/`` and ``last/`` of every
+    ``train/*`` and ``val/*`` metric history (:func:`history_metrics`, per logged step; a
+    ``<name>_epoch`` value is named ``<name>`` and ``_step`` values are left out, as in
+    the manifest's history), the
+    optimized metric as its best value (as a manifest's ``final``), and the last value of every
+    other metric (``test/*``). ``error``, ``best_epoch``, ``params``, ``trainable_params``,
+    ``host`` and ``git_commit`` are empty: MLflow does not hold them (the manifest artifact does).
+
+    Raises:
+        ModuleNotFoundError: mlflow is not installed (``pip install -e ".[tracking]"``).
+        FileNotFoundError: no experiment ``project`` at the tracking URI, or no run matches.
+        ValueError: a run's ``trainlab.overrides`` tag is not a JSON list (names the run).
+    """
+    from mlflow.tracking import MlflowClient
+
+    from trainlab.engine.tracking import OVERRIDES_TAG, RUN_DIR_TAG, TASK_TAG
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(project)
+    if experiment is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise FileNotFoundError(f"no MLflow experiment {project!r} at {client.tracking_uri}; "
+                                f"experiments there: {', '.join(names) or 'none'}")
+    runs = [r for r in client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"],
+                                          max_results=50000)
+            if all(_tag_matches(r.data.tags, t) for t in tags)]
+    if not runs:
+        raise FileNotFoundError(f"no run of MLflow experiment {project!r} at {client.tracking_uri} has the "
+                                f"tags {', '.join(tags)}")
+    rows = []
+    for run in runs:
+        params, run_tags = run.data.params, run.data.tags
+        try:
+            overrides = [str(o) for o in json.loads(run_tags.get(OVERRIDES_TAG) or "[]")]
+        except json.JSONDecodeError as error:
+            raise ValueError(f"MLflow run {run.info.run_id}: tag {OVERRIDES_TAG} is not a JSON list ({error})") from error
+        optimized = {"metric": params.get("optimized_metric"), "direction": params.get("optimized_direction")}
+        steps: dict[int, dict[str, float]] = {}
+        for name in run.data.metrics:
+            if name == "epoch" or (name.startswith(("train/", "val/")) and not name.endswith("_step")):
+                # As in the manifest: a value logged per step and per epoch is named by its epoch value.
+                short = name[:-len("_epoch")] if name.endswith("_epoch") else name
+                for point in client.get_metric_history(run.info.run_id, name):
+                    steps.setdefault(point.step, {})[short] = point.value
+        history = [steps[s] for s in sorted(steps)]
+        row: dict[str, Any] = {column: None for column in STANDARD_COLUMNS}
+        row.update({
+            "run": run.info.run_name,
+            "status": _MLFLOW_STATUS.get(run.info.status, run.info.status.lower()),
+            "exp_name": params.get("exp_name"),
+            "task": run_tags.get(TASK_TAG) or params.get("task"),
+            "optimized_metric": optimized["metric"],
+            "optimized_direction": optimized["direction"],
+            "seed": _number(params.get("seed")),
+            "epochs": len({h["epoch"] for h in history if "epoch" in h}),
+            "wall_seconds": (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None,
+            "overrides": " ".join(overrides),
+            "started": _iso(run.info.start_time),
+            "ended": _iso(run.info.end_time),
+            "resumed_from": None if params.get("ckpt_path") in (None, "None") else params.get("ckpt_path"),
+            "run_dir": run_tags.get(RUN_DIR_TAG),
+            "mlflow_run_id": run.info.run_id,
+        })
+        for key, value in parse_overrides(overrides).items():
+            if key not in row and key not in _NOT_PARAMETERS and not key.startswith("hydra"):
+                row[key] = value
+        row.update({k: v for k, v in run.data.metrics.items() if not k.startswith(("train/", "val/")) and k != "epoch"})
+        row.update(history_metrics(history, optimized["metric"], optimized["direction"]))
+        if optimized["metric"] and f"best/{optimized['metric']}" in row:
+            row[optimized["metric"]] = row[f"best/{optimized['metric']}"]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    rest = [c for c in frame.columns if c not in STANDARD_COLUMNS]
+    return frame[STANDARD_COLUMNS + [c for c in rest if "/" not in c] + sorted(c for c in rest if "/" in c)]
