@@ -19,6 +19,7 @@ import pytest
 
 from tests.tools.mlflow_server import MLflowServer
 from tests.workflow.workflow_helpers import TINY, read_manifest, trainlab
+from trainlab.cli.collect import main as collect_command
 from trainlab.workflow.collect import collect, collect_mlflow
 
 mlflow_tracking = pytest.importorskip("mlflow.tracking", reason="mlflow is not installed: pip install -e '.[tracking]'")
@@ -101,8 +102,9 @@ def test_wandb_offline_run_holds_config_and_epoch_metrics(run):
 
 def test_collect_reads_the_mlflow_project_like_the_manifests(server, run):
     out = run.parent / "mlflow_results.csv"
-    trainlab("collect", "--project", PROJECT, "--tag", "architecture_comparison", "--tracking-uri", server.uri,
-             "-o", str(out), cwd=run.parent)
+    # The command's own entry point, in this process (its parsing and CSV writing; no second interpreter).
+    assert collect_command(["--project", PROJECT, "--tag", "architecture_comparison", "--tracking-uri", server.uri,
+                            "-o", str(out)]) == 0
     (from_mlflow,) = list(csv.DictReader(out.open()))
     from_manifest = {k: "" if v is None else str(v) for k, v in collect(run).iloc[0].to_dict().items()}
     for column in ("status", "exp_name", "task", "optimized_metric", "optimized_direction", "seed", "epochs",
