@@ -69,3 +69,14 @@ def test_evaluation_batches_cover_every_sentence_once():
     assert list(sampler) == [[2, 4], [0, 3], [1]]
     with pytest.raises(ValueError, match="negative_ratio must be >= 0"):
         LengthGroupedBatchSampler([1], [True], 2, negative_ratio=-1)
+
+
+def test_the_label_prior_is_each_labels_share_of_an_epochs_draw(data):
+    train = data.dataset("train")
+    sampler = data.train_dataloader().batch_sampler
+    sampler.set_epoch(0)
+    drawn = [i for batch in sampler for i in batch]
+    assert data.label_prior() == pytest.approx(train.labels[drawn].mean(axis=0))
+    # Under-sampling the fair sentences raises every label's share above its share in the documents.
+    assert (data.label_prior() >= train.labels.mean(axis=0)).all()
+    assert (data.label_prior() > train.labels.mean(axis=0)).any()

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import open_dict
 
 from trainlab.engine.checkpoint import load_checkpoint, load_module
-from trainlab.engine.optim import build_optimizer
+from trainlab.engine.optim import ConfigError, build_optimizer
 from trainlab.engine.train import train
 from trainlab.tasks.unfair_tos.data import UnfairTosDataModule
 from trainlab.tasks.unfair_tos.metrics import apply_thresholds, classification_report, tune_thresholds_for_macro_f1
@@ -111,3 +111,29 @@ def test_the_recipe_runs_end_to_end_and_the_checkpoint_predicts(tmp_path, one_th
     rows = (tmp_path / "predict" / "terms.tsv").read_text().splitlines()
     assert rows[0].split("\t")[:3] == ["line", "labels", "unfair"] and [r.split("\t")[0] for r in rows[1:]] == ["1", "3"]
     assert "We may terminate your account" in (tmp_path / "predict" / "terms.html").read_text()
+
+
+@pytest.mark.parametrize("labels", ["lexglue", "binary"])
+def test_prior_head_bias_starts_the_scores_at_the_training_label_shares(tos_mini, labels, one_thread):
+    data = UnfairTosDataModule(str(tos_mini), fold=0, val_documents=1, labels=labels, max_sequence_length=32,
+                               negative_ratio=1.0, batch_size=8, seed=1)
+    data.setup()
+    prior = data.label_prior()
+    torch.manual_seed(0)
+    model = UnfairTosModule(labels=labels, head_bias="prior")
+    model._trainer = type("Trainer", (), {"datamodule": data})()  # what setup() reads; no fit needed
+    model.setup("fit")
+    if labels == "lexglue":
+        assert torch.sigmoid(model.net.head.bias).detach().numpy() == pytest.approx(prior, abs=1e-5)
+    else:
+        assert torch.softmax(model.net.head.bias, 0)[1:].detach().numpy() == pytest.approx(prior, abs=1e-5)
+    model.eval()
+    batch = next(iter(data.eval_dataloader("train")))
+    with torch.no_grad():
+        assert np.abs(model.scores(model(batch)).mean(0).numpy() - prior).max() < 0.1
+    if labels == "lexglue":  # a zero bias starts every score near 0.5, far above shares of 1 to 13 %
+        zero = UnfairTosModule(labels=labels).eval()
+        with torch.no_grad():
+            assert np.abs(zero.scores(zero(batch)).mean(0).numpy() - prior).max() > 0.3
+    with pytest.raises(ConfigError, match="head_bias"):
+        UnfairTosModule(labels=labels, head_bias="ones")

@@ -214,6 +214,24 @@ class UnfairTosDataModule(TaskDataModule):
         self.setup()
         return self.label_set.names
 
+    def label_prior(self) -> np.ndarray:
+        """Share of the training items of one epoch that carry each label, as the training loader draws them.
+
+        With ``negative_ratio`` every positive sentence and ``negative_ratio`` x as many negatives
+        (no label) are drawn per epoch (:class:`LengthGroupedBatchSampler`), so label ``k``'s share
+        is ``positives_k / (positives + negatives per epoch)``, above its share in the documents;
+        without it, its share in the training documents.
+
+        Returns:
+            ``(K,)`` float64 in ``[0, 1]`` (``K`` = number of labels).
+        """
+        labels = self.dataset("train").labels
+        positive = int(labels.any(axis=1).sum())
+        negative = len(labels) - positive
+        if self.negative_ratio is not None and self.group_by_length:
+            negative = min(negative, round(self.negative_ratio * positive))
+        return labels.sum(axis=0).astype(np.float64) / max(1, positive + negative)
+
     def loader(self, split: str, shuffle: bool = False) -> DataLoader:
         """Length-grouped batches (:class:`LengthGroupedBatchSampler`); the training split shuffles and subsamples negatives."""
         dataset = self.dataset(split)
