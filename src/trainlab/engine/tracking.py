@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 RUN_DIR_TAG, OVERRIDES_TAG, TASK_TAG = "trainlab.run_dir", "trainlab.overrides", "trainlab.task"
 
 
-
 class MLflowRunLogger(MLFlowLogger):
     """Lightning's ``MLFlowLogger`` with trainlab's run tags; a parameter is logged once.
 
