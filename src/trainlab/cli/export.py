@@ -49,5 +49,6 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run ``trainlab export`` (a Hydra app: ``argv`` comes from ``sys.argv``)."""
     quiet_third_party()
     _hydra_main()

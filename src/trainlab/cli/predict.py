@@ -85,5 +85,6 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run ``trainlab predict`` (a Hydra app: ``argv`` comes from ``sys.argv``)."""
     quiet_third_party()
     _hydra_main()

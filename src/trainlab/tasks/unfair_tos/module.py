@@ -91,6 +91,9 @@ class SentenceClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, K)`` float32 from token ids ``(B, T)`` int64 and their attention mask ``(B, T)``
+        (1 for tokens, 0 for padding): the encoder's last hidden states pooled (masked mean or
+        ``[CLS]``), dropout, the linear head."""
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         if self.pooling == "cls":
