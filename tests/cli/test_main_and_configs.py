@@ -24,6 +24,13 @@ def compose_train(*overrides: str):
 def test_override_values_with_equal_signs_are_quoted():
     assert quote_override_values(["ckpt_path=out/best-epoch=09-val_hmean=0.9651.ckpt", "-m", "a=b", "x='c=d'"]) == [
         "ckpt_path='out/best-epoch=09-val_hmean=0.9651.ckpt'", "-m", "a=b", "x='c=d'"]
+    # An ensemble's list keeps its brackets: each element is quoted, and Hydra still reads a list.
+    listed = quote_override_values(["ckpt_path=[f0/best-epoch=03.ckpt,'f1/best-epoch=04.ckpt',plain.ckpt]"])
+    assert listed == ["ckpt_path=['f0/best-epoch=03.ckpt','f1/best-epoch=04.ckpt',plain.ckpt]"]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    assert OverridesParser.create().parse_override(listed[0]).value() == [
+        "f0/best-epoch=03.ckpt", "f1/best-epoch=04.ckpt", "plain.ckpt"]
 
 
 def test_unknown_command_exits_2(capsys):

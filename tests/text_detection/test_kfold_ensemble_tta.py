@@ -149,6 +149,11 @@ def test_kfold_plan_chooses_on_out_of_fold_predictions_and_scores_the_ensemble(m
         assert set(fold["test_out_of_fold_choice"]) >= {"test/hmean", "test/precision", "test/recall"}
     assert set(summary["ensemble"]["test"]) >= {"test/hmean"} and len(summary["ensemble"]["checkpoints"]) == 2
     assert "| mean ± std |" in (sweep / "kfold_table.md").read_text()
+    # Re-choosing the fold ensemble's thresholds on a validation split is refused: fold 1 trained on fold 0's.
+    spec = "[" + ",".join(f["checkpoint"] for f in summary["folds"]) + "]"
+    refused = subprocess.run([sys.executable, "-m", "trainlab", "eval", f"ckpt_path={spec}", "choose_on=val"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "hold out different folds" in refused.stderr
     # trainlab collect + ablate: one row per fold, then the mean ± std over the folds.
     subprocess.run([sys.executable, "-m", "trainlab", "collect", str(sweep), "-o", str(tmp_path / "runs.csv")],
                    cwd=tmp_path, env=env, check=True, capture_output=True)

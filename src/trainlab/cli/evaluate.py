@@ -2,7 +2,8 @@
 
 ``ckpt_path=[a,b,...]`` scores an ensemble (``weights=[...]``), ``tta=[...]`` test-time
 augmentation, and ``choose_on=val`` chooses the decision parameters again on the validation split
-with the model as evaluated; ``metrics.json`` records which checkpoints, weights, transforms and
+with the model as evaluated (refused for an ensemble of fold models, whose members trained on each
+other's validation folds); ``metrics.json`` records which checkpoints, weights, transforms and
 decision parameters were used and where those were chosen.
 
 The checkpoint names its LightningModule and carries the data config it was trained with:
@@ -54,7 +55,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     import lightning as L
 
-    from trainlab.cli.models import load_for_inference
+    from trainlab.cli.models import check_choice_split, load_for_inference
     from trainlab.engine.config import to_plain
     from trainlab.engine.io import atomic_write_json
     from trainlab.engine.datamodule import check_split
@@ -67,6 +68,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     datamodule.setup("test")
     chosen = None
     if cfg.get("choose_on"):
+        check_choice_split(paths, cfg.choose_on, bool(cfg.trust_checkpoint))
         if check_split(cfg.choose_on) == "test" or cfg.choose_on == split:
             raise ValueError(f"choose_on={cfg.choose_on}: decision parameters are never chosen on the split "
                              f"being scored ({split}) nor on test; use choose_on=val")

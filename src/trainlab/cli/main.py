@@ -48,14 +48,25 @@ def quote_override_values(args: list[str]) -> list[str]:
     """Quote override values that contain ``=``, which Hydra's grammar rejects unquoted.
 
     Checkpoint names such as ``best-epoch=09-val_hmean=0.9651.ckpt`` then work as
-    ``ckpt_path=.../best-epoch=09-val_hmean=0.9651.ckpt`` without shell gymnastics. Flags
-    (``-m``, ``--cfg``) and values already quoted are left alone.
+    ``ckpt_path=.../best-epoch=09-val_hmean=0.9651.ckpt`` without shell gymnastics; in a list
+    (``ckpt_path=[a,b]``, an ensemble) each element is quoted on its own, so the value stays a
+    list. Flags (``-m``, ``--cfg``) and values or elements already quoted are left alone.
     """
+
+    def quote(value: str) -> str:
+        if "=" not in value or value[:1] in {"'", '"'}:
+            return value
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
     quoted = []
     for arg in args:
         key, sep, value = arg.partition("=")
-        if sep and not arg.startswith("-") and "=" in value and value[:1] not in {"'", '"'}:
-            arg = f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        if sep and not arg.startswith("-") and "=" in value:
+            if value.startswith("[") and value.endswith("]"):
+                value = "[" + ",".join(quote(item) for item in value[1:-1].split(",")) + "]"
+            else:
+                value = quote(value)
+            arg = f"{key}={value}"
         quoted.append(arg)
     return quoted
 

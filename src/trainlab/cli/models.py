@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from trainlab.engine.checkpoint import load_module
+from trainlab.engine.checkpoint import load_checkpoint, load_module
 from trainlab.engine.config import to_plain
 
 
@@ -42,3 +42,28 @@ def load_for_inference(cfg: DictConfig) -> tuple[Any, list[str]]:
     if cfg.postprocess:
         model.override_postprocess(to_plain(cfg.postprocess))
     return model.eval(), paths
+
+
+def check_choice_split(paths: Sequence[str], choose_on: str, trust: bool = False) -> None:
+    """Refuse to choose an ensemble's decision parameters on a split some members trained on.
+
+    Fold models (``data.fold``) each hold out a different part of the train split, so the
+    validation split of one is training data of the others: choosing thresholds there would fit
+    them to images the ensemble has seen. Their checkpoints already carry the choice made on the
+    pooled out-of-fold predictions (``trainlab kfold``). Ensembles of runs with one common
+    validation split (seeds, architectures) pass.
+
+    Raises:
+        ValueError: the checkpoints hold out different folds (the message names them).
+    """
+    if len(paths) < 2:
+        return
+    folds = {}
+    for path in paths:
+        data = (load_checkpoint(path, trust=trust).get("trainlab") or {}).get("data") or {}
+        folds[path] = (data.get("n_folds"), data.get("fold"))
+    if len(set(folds.values())) > 1:
+        listed = ", ".join(f"{path} (fold {fold[1]} of {fold[0]})" for path, fold in folds.items())
+        raise ValueError(f"choose_on={choose_on}: these checkpoints hold out different folds ({listed}), so every "
+                         f"{choose_on} image is training data of another member; keep the decision parameters they "
+                         "carry (trainlab kfold chose them on the pooled out-of-fold predictions)")
