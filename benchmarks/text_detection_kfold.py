@@ -161,13 +161,13 @@ def soup_rows(summary: dict, folder: Path, bench: Path) -> list[dict]:
     run = Path(summary["folds"][0]["checkpoint"]).parents[1]
     rows = []
     uniform = json.loads(trainlab("average", "--run", str(run), "--last", "3", "-o", str(bench / "uniform.ckpt"),
-                                  cwd=folder).strip().splitlines()[-1])
-    metrics, _ = evaluate([str(bench / "uniform.ckpt")], bench / "uniform", ["choose_on=val"], folder)
+                                  cwd=Path.cwd()).strip().splitlines()[-1])
+    metrics, _ = evaluate([str(bench / "uniform.ckpt")], bench / "uniform", ["choose_on=val"], Path.cwd())
     rows.append({**row("uniform soup of fold 0's last 3 epochs", metrics), "soup": uniform,
                  "postprocess": metrics.get("postprocess")})
     greedy = json.loads(trainlab("average", "--greedy", "--run", str(run), "-o", str(bench / "greedy.ckpt"),
-                                 cwd=folder).strip().splitlines()[-1])
-    metrics, _ = evaluate([str(bench / "greedy.ckpt")], bench / "greedy", ["choose_on=val"], folder)
+                                 cwd=Path.cwd()).strip().splitlines()[-1])
+    metrics, _ = evaluate([str(bench / "greedy.ckpt")], bench / "greedy", ["choose_on=val"], Path.cwd())
     rows.append({**row(f"greedy soup of fold 0's epochs ({len(greedy['ingredients'])} of {len(greedy['steps'])} kept)",
                        metrics), "soup": greedy, "postprocess": metrics.get("postprocess")})
     return rows
@@ -195,7 +195,14 @@ def main() -> int:
     checkpoints = [f["checkpoint"] for f in summary["folds"]]
     bench = folder / "benchmark"
     bench.mkdir(exist_ok=True)
-    rows, info = cached_rows(checkpoints, list(args.tta), list(args.single_extra))
+    cache = bench / "cached_rows.json"
+    key = {"checkpoints": checkpoints, "tta": list(args.tta), "single_extra": list(args.single_extra)}
+    cached = json.loads(cache.read_text()) if cache.is_file() else {}
+    if cached.get("key") == key:  # the test pass of an earlier, interrupted call
+        rows, info = cached["rows"], cached["info"]
+    else:
+        rows, info = cached_rows(checkpoints, list(args.tta), list(args.single_extra))
+        cache.write_text(json.dumps({"key": key, "rows": rows, "info": info}, indent=2, default=str))
     folds = [r for r in rows if r["what"].startswith("fold ") and "TTA" not in r["what"]]
     spread = {"what": f"mean ± std of {len(folds)} folds"}
     for key in ("hmean", "precision", "recall", "cleval_hmean"):
