@@ -156,7 +156,7 @@ def cached_rows(checkpoints: list[str], transforms: list[str], single_extra: lis
     return rows, info
 
 
-def soup_rows(summary: dict, folder: Path, bench: Path) -> list[dict]:
+def soup_rows(summary: dict, bench: Path) -> list[dict]:
     """Uniform soup of fold 0's last three epochs and a greedy soup of all its epochs, on test."""
     run = Path(summary["folds"][0]["checkpoint"]).parents[1]
     rows = []
@@ -216,7 +216,7 @@ def main() -> int:
         checks["ensemble"] = (next(r["hmean"] for r in rows if r["what"].startswith("ensemble of")),
                               summary["ensemble"]["test"].get("test/hmean"))
     if not args.skip_soup:
-        rows += soup_rows(summary, folder, bench)
+        rows += soup_rows(summary, bench)
     speed = latency(checkpoints, images=args.latency_images)
     result = {"rows": rows, "pass": info, "latency": speed, "tta": args.tta,
               "out_of_fold_choice": summary.get("out_of_fold_choice"), "checks_against_kfold_summary": checks}

@@ -12,7 +12,8 @@ from trainlab.engine.config import asset_path
 from trainlab.workflow.resources import threads_per_job
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# As the configs: $TRAINLAB_DATA_DIR, else ../shared/data beside the repository.
+SHARED_DATA = Path(os.environ.get("TRAINLAB_DATA_DIR") or REPO.parent / "shared" / "data")
 
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     # Under `pytest -n N` each worker, and every run it starts in a subprocess, takes its share of
@@ -34,3 +35,12 @@ def shared_dataset(name: str) -> Path:
     if not (path / "images").is_dir():
         pytest.skip(f"{path} not available")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Train with one torch thread (the cheapest in CPU time on small machines), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

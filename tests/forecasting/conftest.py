@@ -3,14 +3,12 @@ CC BY-NC-SA and never shipped) and a small datamodule of real subjects."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-import torch
 
-# As the configs: $TRAINLAB_DATA_DIR, else ../shared/data beside the repository.
-SHARED_DATA = Path(os.environ.get("TRAINLAB_DATA_DIR") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+from tests.conftest import SHARED_DATA
+
 
 
 @pytest.fixture(scope="session")
@@ -31,12 +29,3 @@ def small_data(cgm_root):
                            eval_stride=1, batch_size=64)
     module.setup()
     return module
-
-
-@pytest.fixture
-def one_thread():
-    """Train with one torch thread (the cheapest in CPU time on small machines), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
